@@ -1,0 +1,57 @@
+# dockerhost.azure: the two commands are `make demo` and `make test`; the rest are their parts.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+STAMP := $(VENV)/.requirements.sha256
+export PATH := $(VENV)/bin:$(PATH)
+# The collection is importable as ansible_collections.dockerhost.azure through .venv (see hack/setup.sh).
+export PYTHONPATH := $(VENV)
+export ANSIBLE_COLLECTIONS_PATH := $(VENV)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+PYTEST := $(VENV)/bin/python -m pytest
+
+SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
+
+.PHONY: help setup lint sanity units integration test demo bench changelog clean
+
+help:
+	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
+	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
+	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
+	@echo "make lint | sanity | units | integration | bench | changelog | clean"
+
+# Re-run setup when the requirement files change or the venv is missing.
+$(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
+	bash hack/setup.sh
+
+setup:
+	bash hack/setup.sh
+
+lint: $(STAMP)
+	ruff check .
+	ruff format --check .
+	shellcheck $(SHELL_SCRIPTS)
+	antsibull-changelog lint
+
+sanity: $(STAMP)
+	bash hack/sanity.sh
+
+units: $(STAMP)
+	$(PYTEST) tests/unit
+
+integration: $(STAMP)
+	$(PYTEST) tests/integration
+
+test: $(STAMP)
+	$(MAKE) lint
+	$(MAKE) sanity
+	$(MAKE) units
+	$(MAKE) integration
+
+changelog: $(STAMP)
+	antsibull-changelog release
+
+clean:
+	rm -rf tests/output .pytest_cache .ruff_cache
