@@ -57,14 +57,18 @@ if [ -z "$wheel" ]; then
   "$venv/bin/python" -m pip download -q --no-deps --only-binary=:all: -d "$cache" "pip==$pip_version"
   wheel=$cache/pip-$pip_version-py3-none-any.whl
 fi
-if [ ! -s "$getpip" ] || ! grep -q "$wheel" "$getpip"; then
-  log "writing ansible-test pip bootstrap $getpip"
-  cat >"$getpip" <<PY
+# get-pip.py's own options (--no-setuptools, --no-wheel) mean "install nothing else": drop them.
+bootstrap=$(cat <<PY
 # Stand-in for get-pip.py written by dockerhost.azure's hack/setup.sh: installs pip from a local wheel.
 import sys
 sys.path.insert(0, "$wheel")
 from pip._internal.cli.main import main  # noqa: E402
-sys.exit(main(["install", "$wheel"] + [a for a in sys.argv[1:] if not a.startswith("pip==")]))
+skip = ("--no-setuptools", "--no-wheel", "pip==")
+sys.exit(main(["install", "$wheel"] + [a for a in sys.argv[1:] if not a.startswith(skip)]))
 PY
+)
+if [ "$(cat "$getpip" 2>/dev/null)" != "$bootstrap" ]; then
+  log "writing ansible-test pip bootstrap $getpip"
+  printf '%s\n' "$bootstrap" >"$getpip"
 fi
 log "ready: $venv"

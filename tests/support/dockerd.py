@@ -60,7 +60,7 @@ class TLSFiles:
 def free_loopback_endpoint(port: int = 2376) -> tuple[str, int]:
     """A 127.x.y.z address on which ``port`` can be bound right now (distinct per call, very likely)."""
     rng = random.SystemRandom()
-    for _ in range(200):
+    for _attempt in range(200):
         host = f"127.{rng.randint(20, 250)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
