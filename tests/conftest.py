@@ -16,6 +16,8 @@ from ansible_collections.dockerhost.azure.tests.support.dockerd import (
 )
 from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
+pytest_plugins = ["ansible_collections.dockerhost.azure.tests.azure_emulator.fixture"]
+
 
 @pytest.fixture
 def test_ca(tmp_path):

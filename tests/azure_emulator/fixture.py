@@ -1,0 +1,34 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""pytest fixtures (registered in tests/conftest.py through ``pytest_plugins``).
+
+``azure_emulator_session``: one emulator per test session (per xdist worker), started with the real
+command line, stopped at the end with every daemon it started.
+``azure_emulator``: that emulator reset to a fresh state before and after the test, with
+REQUESTS_CA_BUNDLE / SSL_CERT_FILE / CURL_CA_BUNDLE pointing at system CAs + the emulator CA.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .client import EmulatorClient
+
+__all__ = ["azure_emulator", "azure_emulator_session"]
+
+
+@pytest.fixture(scope="session")
+def azure_emulator_session(tmp_path_factory):
+    client = EmulatorClient.start(str(tmp_path_factory.mktemp("azure-emulator") / "state"))
+    try:
+        yield client
+    finally:
+        client.stop()
+
+
+@pytest.fixture
+def azure_emulator(azure_emulator_session, monkeypatch):
+    azure_emulator_session.reset()
+    azure_emulator_session.use_ca_bundle(monkeypatch)
+    yield azure_emulator_session
+    azure_emulator_session.reset()
