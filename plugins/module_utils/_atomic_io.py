@@ -1,0 +1,139 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the dockerhost.azure collection: no compatibility promise,
+# it can change at any time. Do not use it from other collections or standalone plugins.
+
+"""Atomic writes with exact modes, whatever the umask.
+
+A set of files is staged first (each a temp file in its destination's directory, written, synced and
+given its final mode through ``fchmod``, which the umask does not touch), then every temp file is
+renamed over its destination. When staging fails nothing has been replaced; renames within one
+directory are atomic, so a reader sees either the old or the new content of each file, never a part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+__all__ = ["AtomicBatch", "make_private_dirs", "remove_file", "write_atomic"]
+
+
+def _fsync_dir(directory: str) -> None:
+    # Makes the renames durable; some file systems refuse fsync on a directory, which is not fatal.
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AtomicBatch:
+    """Stage several files, then put them all in place; on error before the commit, nothing changes.
+
+    ::
+
+        with AtomicBatch() as batch:
+            batch.add("/dir/key.pem", key_bytes, 0o600)
+            batch.add("/dir/cert.pem", cert_bytes, 0o644)
+        # leaving the block without an exception renames every temp file into place
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[str, str]] = []  # (temp path, destination)
+
+    def add(self, path: str, data: bytes, mode: int) -> None:
+        """Write ``data`` to a temp file next to ``path`` with exactly ``mode``."""
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+        # Registered first so a failure below still removes the temp file.
+        self._staged.append((tmp, path))
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Remove every staged temp file; destinations stay as they were."""
+        for tmp, _dest in self._staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self._staged.clear()
+
+    def commit(self) -> list[str]:
+        """Rename every staged file over its destination; return the destinations."""
+        done = []
+        try:
+            for tmp, dest in self._staged:
+                os.replace(tmp, dest)
+                done.append(dest)
+        finally:
+            # Whatever was not renamed (an error mid-way) is removed, not left behind.
+            for tmp, _dest in self._staged[len(done) :]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._staged.clear()
+        for directory in sorted({os.path.dirname(os.path.abspath(d)) for d in done}):
+            _fsync_dir(directory)
+        return done
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def write_atomic(path: str, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data`` atomically; the file has exactly ``mode`` from its first byte."""
+    with AtomicBatch() as batch:
+        batch.add(path, data, mode)
+
+
+def make_private_dirs(path: str, mode: int = 0o700) -> list[str]:
+    """Create ``path`` and any missing parents with exactly ``mode``; return the directories created.
+
+    Existing directories keep their mode: they are not ours to change.
+    """
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    created = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
+            continue  # made concurrently by someone else: theirs, leave its mode
+        os.chmod(directory, mode)  # mkdir's mode is filtered by the umask
+        created.append(directory)
+    return created
+
+
+def remove_file(path: str) -> bool:
+    """Remove ``path`` if it exists; return whether it did."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,0 +1,636 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module util is PRIVATE to the dockerhost.azure collection: no compatibility promise,
+# it can change at any time. Do not use it from other collections or standalone plugins.
+
+"""The Docker TLS certificate set: what is wanted, what is on disk, and what to issue.
+
+Three layers, each testable alone:
+
+* ``build_request`` checks and normalises the options (no I/O): bad input fails here, before any write.
+* ``read_pair`` reads and parses one certificate + key pair from disk (the only I/O, read-only).
+* ``plan_present`` / ``plan_absent`` are pure: "what exists" + "what is wanted" + "now" -> a ``Plan``
+  naming which of ca/client/server to issue and why, or the problems that make the run refuse.
+  The plan drives ``changed``, check mode and the diff.
+* ``issue_material`` makes the keys and certificates a plan asks for (in memory, no I/O).
+
+Layout of ``path`` (the docker CLI reads ``ca.pem``, ``cert.pem`` and ``key.pem`` there)::
+
+    ca.pem  ca-key.pem            the CA, shared by every host
+    cert.pem  key.pem             the client pair, shared by every host
+    servers/<server_name>/server-cert.pem  server-key.pem   one server pair per Docker host
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    HAS_CRYPTOGRAPHY,
+    X509Error,
+    build_ca,
+    build_leaf,
+    cert_eku,
+    cert_not_after,
+    cert_sans,
+    generate_key,
+    is_ca,
+    iso,
+    issued_by,
+    key_kind,
+    key_matches,
+    name,
+    parse_cert,
+    parse_key,
+    san_strings,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+__all__ = [
+    "CA_CERT",
+    "CA_KEY",
+    "CLIENT_CERT",
+    "CLIENT_KEY",
+    "CRYPTOGRAPHY_IMPORT_ERROR",
+    "HAS_CRYPTOGRAPHY",
+    "ROLES",
+    "SERVERS_DIR",
+    "SERVER_CERT",
+    "SERVER_KEY",
+    "CertsError",
+    "Issued",
+    "Layout",
+    "PairState",
+    "Plan",
+    "Request",
+    "X509Error",
+    "build_request",
+    "issue_material",
+    "plan_absent",
+    "plan_present",
+    "predict_cert",
+    "read_pair",
+]
+
+CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
+CLIENT_CERT, CLIENT_KEY = "cert.pem", "key.pem"
+SERVERS_DIR = "servers"
+SERVER_CERT, SERVER_KEY = "server-cert.pem", "server-key.pem"
+ROLES = ("ca", "client", "server")
+
+KEY_TYPES = ("ecdsa", "rsa")
+RSA_MIN_BITS, RSA_MAX_BITS, RSA_DEFAULT_BITS = 2048, 8192, 4096
+MAX_DAYS = 36500  # keeps notAfter far from year 9999 (the end of X.509's GeneralizedTime)
+KEY_MODES = {0o600: "0600", 0o400: "0400"}
+
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class CertsError(Exception):
+    """A problem the user must fix; the message names the option or file and what is wrong."""
+
+
+# --------------------------------------------------------------------------------------------------
+# What is wanted
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """Absolute paths of every file of the set; ``server_*`` are None without a server name."""
+
+    directory: str
+    server_name: str | None = None
+
+    @property
+    def ca_cert(self) -> str:
+        return os.path.join(self.directory, CA_CERT)
+
+    @property
+    def ca_key(self) -> str:
+        return os.path.join(self.directory, CA_KEY)
+
+    @property
+    def client_cert(self) -> str:
+        return os.path.join(self.directory, CLIENT_CERT)
+
+    @property
+    def client_key(self) -> str:
+        return os.path.join(self.directory, CLIENT_KEY)
+
+    @property
+    def servers_dir(self) -> str:
+        return os.path.join(self.directory, SERVERS_DIR)
+
+    @property
+    def server_dir(self) -> str | None:
+        return os.path.join(self.servers_dir, self.server_name) if self.server_name else None
+
+    @property
+    def server_cert(self) -> str | None:
+        return os.path.join(self.servers_dir, self.server_name, SERVER_CERT) if self.server_name else None
+
+    @property
+    def server_key(self) -> str | None:
+        return os.path.join(self.servers_dir, self.server_name, SERVER_KEY) if self.server_name else None
+
+    def pair_paths(self, role: str) -> tuple[str, str]:
+        """(certificate, key) paths of ``role``."""
+        paths = {
+            "ca": (self.ca_cert, self.ca_key),
+            "client": (self.client_cert, self.client_key),
+            "server": (self.server_cert, self.server_key),
+        }[role]
+        if paths[0] is None:
+            raise ValueError("no server pair without a server name")
+        return paths
+
+
+@dataclass(frozen=True)
+class Request:
+    """The validated, normalised options."""
+
+    layout: Layout
+    state: str = "present"
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()  # canonical text form, sorted
+    key_type: str = "ecdsa"
+    key_size: int = RSA_DEFAULT_BITS  # RSA modulus bits; unused for ecdsa (always P-256)
+    ca_valid_days: int = 3650
+    cert_valid_days: int = 365
+    renew_before_days: int = 30
+    rotate_ca: bool = False
+    force: bool = False
+    key_mode: int = 0o600
+
+    @property
+    def key_kind(self) -> str:
+        """The wanted key as ``describe`` names it, e.g. ``ecdsa P-256`` or ``rsa 4096``."""
+        return "ecdsa P-256" if self.key_type == "ecdsa" else f"rsa {self.key_size}"
+
+    @property
+    def sans(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.dns_names, self.ip_addresses
+
+
+def _check_days(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
+        raise CertsError(f"{name} must be a whole number of days from 1 to {MAX_DAYS}, got {value!r}")
+    return value
+
+
+def normalize_dnsname(name: str) -> str:
+    """Lower-case ``name`` and check it is a DNS name a TLS client can match (``*.`` allowed first)."""
+    if not isinstance(name, str) or not name:
+        raise CertsError(f"hostnames: {name!r} is not a DNS name")
+    text = name.lower()
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        raise CertsError(f"hostnames: {name!r} is an IP address; put it in ip_addresses (clients match IPs there)")
+    if not text.isascii():
+        raise CertsError(f"hostnames: {name!r} is not ASCII; give internationalised names in punycode (xn--...)")
+    labels = text.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if len(labels) < 2:
+            raise CertsError(f"hostnames: {name!r}: a wildcard needs at least two labels after '*.'")
+    if len(text) > 253 or not labels or not all(_DNS_LABEL.match(label) for label in labels):
+        raise CertsError(
+            f"hostnames: {name!r} is not a valid DNS name (labels of 1-63 letters, digits or '-', "
+            "not starting or ending with '-', separated by '.', at most 253 characters)"
+        )
+    return text
+
+
+def normalize_ip_address(value: str) -> str:
+    """Canonical text of an IPv4 or IPv6 address; a network or anything else is refused."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise CertsError(f"ip_addresses: {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def parse_key_mode(value) -> int:
+    """``key_mode`` accepts 0600/0400 as text (``'0600'``, ``'600'``, ``'0o600'``) or the YAML octal number."""
+    if isinstance(value, bool):
+        mode = None
+    elif isinstance(value, int):
+        mode = value
+    else:
+        text = str(value).strip().lower().removeprefix("0o")
+        mode = int(text, 8) if re.fullmatch(r"[0-7]{3,4}", text) else None
+    if mode not in KEY_MODES:
+        raise CertsError(f"key_mode must be '0600' or '0400' (quote it), got {value!r}")
+    return mode
+
+
+def _check_key(key_type: str, key_size: int | None) -> int:
+    """The RSA modulus size to use (the default for ecdsa, where it is unused)."""
+    if key_type not in KEY_TYPES:
+        raise CertsError(f"key_type must be one of {', '.join(KEY_TYPES)}, got {key_type!r}")
+    if key_type == "ecdsa":
+        if key_size is not None:
+            raise CertsError("key_size applies to key_type=rsa only (ecdsa keys are always P-256)")
+        return RSA_DEFAULT_BITS
+    bits = RSA_DEFAULT_BITS if key_size is None else key_size
+    if isinstance(bits, bool) or not isinstance(bits, int) or not RSA_MIN_BITS <= bits <= RSA_MAX_BITS:
+        raise CertsError(f"key_size must be from {RSA_MIN_BITS} to {RSA_MAX_BITS} bits for rsa, got {key_size!r}")
+    return bits
+
+
+def _check_validity(ca_valid_days: int, cert_valid_days: int, renew_before_days: int) -> None:
+    _check_days("ca_valid_days", ca_valid_days)
+    _check_days("cert_valid_days", cert_valid_days)
+    _check_days("renew_before_days", renew_before_days)
+    if renew_before_days >= cert_valid_days:
+        raise CertsError(
+            f"renew_before_days ({renew_before_days}) must be less than cert_valid_days ({cert_valid_days}), "
+            "or every run would re-issue the certificates"
+        )
+    if cert_valid_days > ca_valid_days:
+        raise CertsError(
+            f"cert_valid_days ({cert_valid_days}) must not exceed ca_valid_days ({ca_valid_days}): "
+            "a certificate cannot outlive the CA that signed it"
+        )
+
+
+def _check_sans(server_name: str | None, hostnames, ip_addresses) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(DNS names, IP addresses), normalised, deduplicated and sorted as ``cert_sans`` sorts them."""
+    dns_names = tuple(sorted({normalize_dnsname(name) for name in hostnames}))
+    ips = {ipaddress.ip_address(normalize_ip_address(ip)) for ip in ip_addresses}
+    ip_list = tuple(str(ip) for ip in sorted(ips, key=lambda ip: (ip.version, ip)))
+    if server_name is None and (dns_names or ip_list):
+        raise CertsError("hostnames and ip_addresses describe a server certificate: set server_name too")
+    if server_name is not None and not (dns_names or ip_list):
+        raise CertsError(
+            f"server_name={server_name} needs at least one of hostnames or ip_addresses: "
+            "they are the names Docker clients verify"
+        )
+    return dns_names, ip_list
+
+
+def build_request(
+    *,
+    path: str,
+    state: str = "present",
+    server_name: str | None = None,
+    hostnames: list[str] | tuple[str, ...] | None = None,
+    ip_addresses: list[str] | tuple[str, ...] | None = None,
+    key_type: str = "ecdsa",
+    key_size: int | None = None,
+    ca_valid_days: int = 3650,
+    cert_valid_days: int = 365,
+    renew_before_days: int = 30,
+    rotate_ca: bool = False,
+    force: bool = False,
+    key_mode="0600",
+) -> Request:
+    """Check every option; raise ``CertsError`` naming the first bad one. No I/O."""
+    if state not in ("present", "absent"):
+        raise CertsError(f"state must be 'present' or 'absent', got {state!r}")
+    if not path:
+        raise CertsError("path must not be empty")
+    if server_name is not None and not _SERVER_NAME.match(server_name):
+        raise CertsError(
+            f"server_name {server_name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (it names the folder servers/<server_name>)"
+        )
+    if state == "absent":
+        if server_name is None:
+            raise CertsError("state=absent removes one host's server pair: server_name is required")
+        return Request(layout=Layout(os.path.abspath(path), server_name), state=state)
+
+    bits = _check_key(key_type, key_size)
+    _check_validity(ca_valid_days, cert_valid_days, renew_before_days)
+    dns_names, ip_list = _check_sans(server_name, hostnames or (), ip_addresses or ())
+    return Request(
+        layout=Layout(os.path.abspath(path), server_name),
+        state=state,
+        dns_names=dns_names,
+        ip_addresses=ip_list,
+        key_type=key_type,
+        key_size=bits,
+        ca_valid_days=ca_valid_days,
+        cert_valid_days=cert_valid_days,
+        renew_before_days=renew_before_days,
+        rotate_ca=bool(rotate_ca),
+        force=bool(force),
+        key_mode=parse_key_mode(key_mode),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# What exists
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PairState:
+    """One certificate + key pair as found on disk. ``*_error`` says why a file that exists is unusable."""
+
+    role: str
+    cert_path: str
+    key_path: str
+    cert_exists: bool = False
+    key_exists: bool = False
+    cert: x509.Certificate | None = None
+    key: object | None = None  # a cryptography private key
+    cert_error: str | None = None
+    key_error: str | None = None
+
+    @property
+    def absent(self) -> bool:
+        return not self.cert_exists and not self.key_exists
+
+
+def _read(path: str) -> tuple[bool, bytes | None, str | None]:
+    try:
+        with open(path, "rb") as handle:
+            return True, handle.read(), None
+    except FileNotFoundError:
+        return False, None, None
+    except IsADirectoryError:
+        return True, None, "is a directory, not a file"
+    except OSError as exc:
+        return True, None, f"cannot be read ({exc.strerror})"
+
+
+def read_pair(role: str, cert_path: str, key_path: str) -> PairState:
+    """Read and parse one pair; missing files are not errors, unusable ones are recorded."""
+    cert_exists, cert_data, cert_error = _read(cert_path)
+    key_exists, key_data, key_error = _read(key_path)
+    cert = key = None
+    if cert_data is not None:
+        cert, cert_error = parse_cert(cert_data)
+    if key_data is not None:
+        key, key_error = parse_key(key_data)
+    return PairState(role, cert_path, key_path, cert_exists, key_exists, cert, key, cert_error, key_error)
+
+
+# --------------------------------------------------------------------------------------------------
+# The decisions (pure)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    """What a run does: ``issue`` maps role -> reason (in issuing order), ``remove`` lists paths.
+
+    ``refusals`` non-empty means the run must fail and change nothing; ``forceable`` says whether
+    ``force`` would have replaced the files instead.
+    """
+
+    issue: dict[str, str] = field(default_factory=dict)
+    remove: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    forceable: bool = False
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.issue or self.remove)
+
+
+def _due(cert: x509.Certificate, now: datetime.datetime, renew_before_days: int) -> str | None:
+    """Why ``cert`` must be renewed (expired, or inside the renewal window), or None."""
+    end = cert_not_after(cert)
+    if end <= now:
+        return f"expired on {iso(end)}"
+    if end - now < datetime.timedelta(days=renew_before_days):
+        return f"expires on {iso(end)}, within renew_before_days={renew_before_days}"
+    return None
+
+
+def _pair_problems(pair: PairState) -> list[str]:
+    """Why a pair cannot be used as it is: unusable files, half a pair, a key that is not the cert's."""
+    problems = []
+    if pair.cert_error:
+        problems.append(f"{pair.cert_path} {pair.cert_error}")
+    if pair.key_error:
+        problems.append(f"{pair.key_path} {pair.key_error}")
+    if problems:
+        return problems
+    if pair.cert_exists and not pair.key_exists:
+        problems.append(f"{pair.cert_path} exists but its key {pair.key_path} does not")
+    elif pair.key_exists and not pair.cert_exists:
+        problems.append(f"{pair.key_path} exists but its certificate {pair.cert_path} does not")
+    elif pair.cert is not None and pair.key is not None and not key_matches(pair.key, pair.cert):
+        problems.append(f"{pair.cert_path}: its key is not {pair.key_path} (the public keys differ)")
+    return problems
+
+
+class _Planner:
+    """Accumulates the decisions of ``plan_present``, one pair at a time (CA first)."""
+
+    def __init__(self, request: Request, now: datetime.datetime) -> None:
+        self.request = request
+        self.now = now
+        self.issue: dict[str, str] = {}
+        self.refusals: list[str] = []
+        self.warnings: list[str] = []
+        self.forceable = False
+
+    def refuse_or_replace(self, role: str, problems: list[str]) -> None:
+        if self.request.force:
+            self.issue[role] = "force: replacing " + "; ".join(problems)
+        else:
+            self.refusals.extend(problems)
+            self.forceable = True
+
+    def leaf_reasons(self, pair: PairState, eku: str, sans: tuple | None) -> str | None:
+        """Why an intact leaf signed by the current CA must be re-issued, or None to keep it."""
+        cert, request = pair.cert, self.request
+        reasons = []
+        due = _due(cert, self.now, request.renew_before_days)
+        if due:
+            reasons.append(due)
+        have_eku = cert_eku(cert)
+        if have_eku != (eku,):
+            reasons.append(f"extended key usage is {', '.join(have_eku) or 'missing'}, wanted {eku}")
+        have_sans = cert_sans(cert)
+        if sans is not None and have_sans != sans:
+            have_text = ", ".join(san_strings(*have_sans)) or "none"
+            reasons.append(f"SANs are {have_text}, wanted {', '.join(san_strings(*sans))}")
+        have_kind = key_kind(cert.public_key())
+        if have_kind != request.key_kind:
+            reasons.append(f"key is {have_kind}, wanted {request.key_kind}")
+        return "; ".join(reasons) or None
+
+    def plan_ca(self, ca: PairState) -> list[str]:
+        """Decide on the CA; return its problems (files in the way)."""
+        problems = _pair_problems(ca)
+        if not problems and ca.cert is not None and not is_ca(ca.cert):
+            problems.append(f"{ca.cert_path} is not a CA certificate (no basicConstraints CA:TRUE with keyCertSign)")
+        if problems:
+            self.refuse_or_replace("ca", problems)
+            return problems
+        if ca.absent:
+            self.issue["ca"] = "missing"
+            return problems
+        due = _due(ca.cert, self.now, self.request.renew_before_days)
+        if due and self.request.rotate_ca:
+            self.issue["ca"] = f"rotate_ca: the CA {due}"
+        elif due:
+            self.refusals.append(
+                f"{ca.cert_path}: the CA {due}. It is never replaced silently: set rotate_ca=true to issue a "
+                "new CA and re-issue the client and server certificates (every Docker host then needs its "
+                "new server pair)"
+            )
+        elif key_kind(ca.cert.public_key()) != self.request.key_kind:
+            self.warnings.append(
+                f"{ca.cert_path} has a {key_kind(ca.cert.public_key())} key; key_type/key_size apply to new keys, "
+                "and the CA keeps its key until it is rotated"
+            )
+        return problems
+
+    def plan_client(self, client: PairState, ca: PairState, ca_problems: list[str]) -> None:
+        """The client pair: files the docker CLI reads, which may come from elsewhere."""
+        problems = _pair_problems(client)
+        ca_refused = bool(ca_problems) and not self.request.force
+        if not problems and not client.absent and not ca_refused:
+            if ca_problems or ca.absent:
+                state = "does not exist" if ca.absent else "is being replaced"
+                problems.append(f"{client.cert_path} was not issued by {ca.cert_path} ({ca.cert_path} {state})")
+            elif not issued_by(client.cert, ca.cert):
+                problems.append(f"{client.cert_path} was not issued by {ca.cert_path}")
+        if problems:
+            self.refuse_or_replace("client", problems)
+        elif client.absent:
+            self.issue["client"] = "missing"
+        elif "ca" in self.issue:
+            self.issue["client"] = "the CA is new"
+        elif not ca_problems:
+            reason = self.leaf_reasons(client, "clientAuth", None)
+            if reason:
+                self.issue["client"] = reason
+
+    def plan_server(self, server: PairState, ca: PairState, ca_problems: list[str]) -> None:
+        """The server pair, in this module's own folder."""
+        problems = _pair_problems(server)
+        if problems:
+            self.refuse_or_replace("server", problems)
+        elif server.absent:
+            self.issue["server"] = "missing"
+        elif "ca" in self.issue:
+            self.issue["server"] = "the CA is new"
+        elif ca_problems:
+            return  # the run fails on the CA; nothing to judge the server pair against
+        elif not issued_by(server.cert, ca.cert):
+            self.issue["server"] = f"not signed by the current CA {ca.cert_path}"
+        else:
+            reason = self.leaf_reasons(server, "serverAuth", self.request.sans)
+            if reason:
+                self.issue["server"] = reason
+
+    def warn_short_ca(self, ca: PairState) -> None:
+        """A kept CA that ends before a new leaf would: the leaf is cut to the CA's end, say so."""
+        if "ca" in self.issue or ca.cert is None or not ({"client", "server"} & self.issue.keys()):
+            return
+        ca_end = cert_not_after(ca.cert)
+        if ca_end < self.now + datetime.timedelta(days=self.request.cert_valid_days):
+            self.warnings.append(
+                f"{ca.cert_path} expires on {iso(ca_end)}, sooner than "
+                f"cert_valid_days={self.request.cert_valid_days}: new certificates end with the CA; "
+                "plan a run with rotate_ca=true"
+            )
+
+
+def plan_present(
+    request: Request,
+    ca: PairState,
+    client: PairState,
+    server: PairState | None,
+    now: datetime.datetime,
+) -> Plan:
+    """Decide which of ca/client/server to issue, or refuse.
+
+    Never destroys what it did not make: unusable files, half pairs, mismatched keys and a client pair
+    that ``ca.pem`` did not sign are refused (``force`` replaces them). The CA is never replaced
+    silently: when due it is replaced only with ``rotate_ca``. The folder ``servers/<server_name>``
+    belongs to this module, so a server pair there that the current CA did not sign (the CA was
+    rotated on a run for another host) is re-issued.
+    """
+    planner = _Planner(request, now)
+    ca_problems = planner.plan_ca(ca)
+    planner.plan_client(client, ca, ca_problems)
+    if server is not None:
+        planner.plan_server(server, ca, ca_problems)
+    if planner.refusals:
+        return Plan(refusals=tuple(planner.refusals), warnings=tuple(planner.warnings), forceable=planner.forceable)
+    planner.warn_short_ca(ca)
+    return Plan(issue=planner.issue, warnings=tuple(planner.warnings))
+
+
+def plan_absent(layout: Layout, cert_exists: bool, key_exists: bool) -> Plan:
+    """Remove one host's server pair; the CA and the client pair are never touched."""
+    remove = []
+    if key_exists:
+        remove.append(layout.server_key)
+    if cert_exists:
+        remove.append(layout.server_cert)
+    return Plan(remove=tuple(remove))
+
+
+# --------------------------------------------------------------------------------------------------
+# Issuing (in memory)
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Issued:
+    cert: x509.Certificate
+    key: object
+
+
+def issue_material(plan: Plan, request: Request, ca: PairState, now: datetime.datetime) -> dict[str, Issued]:
+    """Generate every key and certificate ``plan`` asks for, the CA first. Nothing is written."""
+    issued: dict[str, Issued] = {}
+    if "ca" in plan.issue:
+        ca_key = generate_key(request.key_type, request.key_size)
+        issued["ca"] = Issued(build_ca(ca_key, now, request.ca_valid_days), ca_key)
+    ca_now = issued.get("ca") or Issued(ca.cert, ca.key)
+    for role in ("client", "server"):
+        if role not in plan.issue:
+            continue
+        key = generate_key(request.key_type, request.key_size)
+        cert = build_leaf(
+            key,
+            ca_now.cert,
+            ca_now.key,
+            common_name=request.layout.server_name if role == "server" else "client",
+            server=role == "server",
+            sans=request.sans if role == "server" else ((), ()),
+            now=now,
+            days=request.cert_valid_days,
+        )
+        issued[role] = Issued(cert, key)
+    return issued
+
+
+def predict_cert(role: str, request: Request, ca: PairState, now: datetime.datetime, ca_is_new: bool) -> dict:
+    """What ``describe_cert`` will say of a certificate issued this run, as far as it is known before."""
+    if role == "ca":
+        return {
+            "subject": name("Docker TLS CA <new>").rfc4514_string(),
+            "not_after": iso(now + datetime.timedelta(days=request.ca_valid_days)),
+            "key": request.key_kind,
+            "fingerprint": "<new>",
+        }
+    end = now + datetime.timedelta(days=request.cert_valid_days)
+    if not ca_is_new and ca.cert is not None:
+        end = min(end, cert_not_after(ca.cert))
+    info = {
+        "subject": name(request.layout.server_name if role == "server" else "client").rfc4514_string(),
+        "not_after": iso(end),
+        "key": request.key_kind,
+        "fingerprint": "<new>",
+        "extended_key_usage": ["serverAuth" if role == "server" else "clientAuth"],
+    }
+    if role == "server":
+        info["sans"] = san_strings(*request.sans)
+    return info
