@@ -316,7 +316,7 @@ class ResourceManager:
                 f"The provided location '{body['location']}' is not available for resource group. List of "
                 f"available regions is '{','.join(_rg_locations())}'.",
             )
-        tags = _check_tags(body.get("tags"))
+        tags = check_tags(body.get("tags"))
         if existing is not None:
             if existing.body["location"] != location:
                 raise ArmError(
@@ -363,7 +363,7 @@ class ResourceManager:
             )
         self._refuse_while_deleting(existing)
         if "tags" in body:
-            tags = _check_tags(body["tags"])
+            tags = check_tags(body["tags"])
             if tags is None:
                 existing.body.pop("tags", None)
             else:
@@ -790,7 +790,7 @@ def _delete_order(resources: list[Resource]) -> list[Resource]:
     return sorted(resources, key=rank)
 
 
-def _check_tags(tags: Any) -> dict | None:
+def check_tags(tags: Any) -> dict | None:
     if tags is None:
         return None
     if not isinstance(tags, dict):

@@ -13,6 +13,7 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from . import providers
 from .aad import AUDIENCE, Identity, check_bearer, metadata_response, openid_configuration, token_response
 from .arm import ResourceManager
 from .certs import make_server_tls
@@ -47,7 +48,9 @@ class Emulator:
         self.faults = FaultTable()
         self.latency = Latency(latency, latency_scale)
         self.arm = ResourceManager(self)
-        self.agent = None
+        self.agent = None  # the VM agent (compute.py), set by providers.register
+        self.address_pool = None  # public IP addresses (network.py)
+        self.public_ips = None
         self._register_providers()
         self.tls = make_server_tls(os.path.join(self.state_dir, "tls"), (host,))
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
@@ -61,11 +64,7 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     def _register_providers(self) -> None:
-        """Hook for the resource providers (network, compute) and the VM agent."""
-        try:
-            from . import providers  # noqa: PLC0415 - optional until the providers exist
-        except ImportError:
-            return
+        """The resource providers (network, compute) and the VM agent."""
         providers.register(self)
 
     # -- state ------------------------------------------------------------------------------------
