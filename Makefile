@@ -50,6 +50,12 @@ test: $(STAMP)
 	$(MAKE) units
 	$(MAKE) integration
 
+# Benchmarks, not part of `make test` (see benchmarks/README.md); e.g. BENCH_ARGS="--reps 3 --only certs".
+bench: $(STAMP)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r benchmarks/requirements.txt \
+		2> >(grep -v "^WARNING: Location" >&2)
+	$(VENV)/bin/python -m ansible_collections.dockerhost.azure.benchmarks $(BENCH_ARGS)
+
 changelog: $(STAMP)
 	antsibull-changelog release
 

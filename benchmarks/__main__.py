@@ -1,0 +1,118 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``make bench``: measure, side by side, then write benchmarks/REPORT.md and its chart.
+
+    python -m ansible_collections.dockerhost.azure.benchmarks [--reps N] [--only certs,probe,...]
+    python -m ansible_collections.dockerhost.azure.benchmarks --report-only
+
+Results go to benchmarks/results.json first (the report is generated from it, so ``--report-only``
+redraws without measuring). ``--only`` re-measures some sections and keeps the others' last results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from ansible_collections.dockerhost.azure.benchmarks import certs, harness, machine, probe, provision, report, scale
+
+SECTIONS = ("certs", "probe", "provision", "scale")
+RESULTS = os.path.join(harness.BENCH_DIR, "results.json")
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=int(os.environ.get("BENCH_REPS", "5")),
+        help="repetitions of each certificate and probe measurement (env BENCH_REPS, default 5)",
+    )
+    parser.add_argument("--ready-reps", type=int, default=4, help="readiness-lag repetitions per side (default 4)")
+    parser.add_argument(
+        "--prov-reps",
+        type=int,
+        default=int(os.environ.get("BENCH_PROV_REPS", "3")),
+        help="provisioning repetitions (env BENCH_PROV_REPS, default 3)",
+    )
+    parser.add_argument(
+        "--scale-hosts",
+        default=os.environ.get("BENCH_SCALE_HOSTS", "1,5,20"),
+        help="host counts for the scale runs (env BENCH_SCALE_HOSTS, default 1,5,20)",
+    )
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=float(os.environ.get("BENCH_LATENCY_SCALE", "0.5")),
+        help="multiplier on the emulator's Azure latency profile (env BENCH_LATENCY_SCALE, default 0.5)",
+    )
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)}")
+    parser.add_argument("--report-only", action="store_true", help="regenerate REPORT.md and chart from results.json")
+    args = parser.parse_args(argv)
+    args.sections = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if min(args.reps, args.ready_reps, args.prov_reps) < 1:
+        parser.error("repetitions must be at least 1")
+    if args.latency_scale <= 0:
+        parser.error("--latency-scale must be positive")
+    args.hosts = [int(h) for h in args.scale_hosts.split(",") if h]
+    return args
+
+
+def _load_previous() -> dict:
+    try:
+        with open(RESULTS, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.report_only:
+        report.write(_load_previous())
+        _log(f"wrote {report.REPORT_MD}")
+        return 0
+
+    machine.ensure_reference_venv(_log)
+    results = _load_previous() if args.only else {}
+    results["meta"] = machine.describe()
+    results["meta"]["load_before"] = machine.load_average()
+    started = time.monotonic()
+    runners = {
+        "certs": lambda: certs.run(args.reps, _log),
+        "probe": lambda: probe.run(args.reps, args.ready_reps, _log),
+        "provision": lambda: provision.run(args.prov_reps, args.latency_scale, _log),
+        "scale": lambda: scale.run(args.hosts, args.latency_scale, _log),
+    }
+    for name in args.sections:
+        _log(f"section {name}")
+        section_start = time.monotonic()
+        outcome = runners[name]()
+        outcome["seconds"] = round(time.monotonic() - section_start, 1)
+        outcome["measured_at"] = results["meta"]["date"]
+        results[name] = outcome
+        _log(f"section {name}: {outcome['status']} in {outcome['seconds']}s")
+        # Save after each section: a later failure or interruption keeps what was measured.
+        with open(RESULTS, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=1, sort_keys=True)
+    results["meta"]["load_after"] = machine.load_average()
+    results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+    with open(RESULTS, "w", encoding="utf-8") as handle:
+        json.dump(results, handle, indent=1, sort_keys=True)
+    report.write(results)
+    _log(f"wrote {report.REPORT_MD} and {report.CHART_PNG} in {results['meta']['total_seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

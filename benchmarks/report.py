@@ -1,0 +1,505 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn results.json into benchmarks/REPORT.md and benchmarks/chart.png.
+
+Every verdict is computed here from the measured numbers; a section that was not measured says so
+and its targets read "not measured", never a guess.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.dockerhost.azure.benchmarks import harness
+from ansible_collections.dockerhost.azure.benchmarks.stats import fmt_range, fmt_seconds
+
+__all__ = ["CHART_PNG", "REPORT_MD", "targets", "write"]
+
+REPORT_MD = os.path.join(harness.BENCH_DIR, "REPORT.md")
+CHART_PNG = os.path.join(harness.BENCH_DIR, "chart.png")
+
+HOLDS, FAILS, UNMEASURED = "holds", "**does not hold**", "not measured"
+
+_OURS_COLOR, _REF_COLOR, _IDEAL_COLOR = "#1f6feb", "#9a9a9a", "#2da44e"
+
+
+def _measured(section: dict | None) -> bool:
+    return bool(section) and section.get("status") == "measured"
+
+
+def _why_not(section: dict | None) -> str:
+    if not section:
+        return "not run"
+    return f"{section.get('status', 'not run').replace('_', ' ')}: {section.get('reason', '')}".strip()
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+def _cert_targets(section: dict | None) -> list[tuple[str, str, str]]:
+    name = "#3 docker_tls_certs >= 3x faster than the community.crypto chain, same key type"
+    if not _measured(section):
+        return [(f"{name}, cold and warm", _why_not(section), UNMEASURED)]
+    rows = []
+    for comp in section["comparisons"]:
+        if not comp["counts_for_target"]:
+            continue
+        key = comp["title"].split(": ", 1)[-1]
+        for phase in ("cold", "warm"):
+            value = comp[f"{phase}_ratio"]
+            rows.append((f"{name}: {key}, {phase}", f"{value:.2f}x", HOLDS if value >= 3 else FAILS))
+    return rows
+
+
+def _probe_targets(section: dict | None) -> list[tuple[str, str, str]]:
+    name = "#4 docker_host_probe >= 1.5x faster than docker_host_info (whole task)"
+    if not _measured(section):
+        return [(name, _why_not(section), UNMEASURED)]
+    value = section["task_ratio"]
+    text = f"{value:.2f}x by task time ({section['playbook_ratio']:.2f}x by whole playbook wall time)"
+    return [(name, text, HOLDS if value >= 1.5 else FAILS)]
+
+
+def _provision_targets(section: dict | None) -> list[tuple[str, str, str]]:
+    create = "#6 create within 10% + 2 s of the critical path"
+    noop_gets = "#6 no-op re-run: at most one GET per managed resource, no write"
+    noop_time = "#6 no-op re-run under 3 s"
+    if not _measured(section):
+        why = _why_not(section)
+        return [(create, why, UNMEASURED), (noop_gets, why, UNMEASURED), (noop_time, why, UNMEASURED)]
+    path = section["critical_path"]["seconds"]
+    bound = path * 1.1 + 2
+    task = section["create_task"]["median"]
+    wall = section["create"]["median"]
+    noop = section["noop"]
+    gets, writes, managed = noop["gets"], noop["writes"], noop["managed_resources"]
+    return [
+        (
+            create,
+            f"task {fmt_seconds(task)}, whole playbook {fmt_seconds(wall)}; bound {fmt_seconds(bound)} "
+            f"(critical path {fmt_seconds(path)})",
+            HOLDS if task <= bound else FAILS,
+        ),
+        (
+            noop_gets,
+            f"{gets} reads for {managed} managed resources, at most {noop['max_reads_per_resource']} on one; "
+            f"{writes} writes (worst run)",
+            HOLDS if gets <= managed and noop["max_reads_per_resource"] <= 1 and writes == 0 else FAILS,
+        ),
+        (
+            noop_time,
+            f"task {fmt_seconds(noop['task']['median'])}, whole playbook {fmt_seconds(noop['wall']['median'])}",
+            HOLDS if noop["wall"]["median"] < 3 else FAILS,
+        ),
+    ]
+
+
+def targets(results: dict) -> list[tuple[str, str, str]]:
+    """``(target, measured, verdict)`` rows for every performance target the issues set."""
+    return (
+        _cert_targets(results.get("certs"))
+        + _probe_targets(results.get("probe"))
+        + _provision_targets(results.get("provision"))
+    )
+
+
+# -- markdown ------------------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _h in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _machine(meta: dict) -> list[str]:
+    ours, ref = meta.get("ours", {}), meta.get("reference", {})
+
+    def versions(info: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in info.items() if k != "error") or info.get("error", "?")
+
+    lines = [
+        "## Machine and versions",
+        "",
+        f"- Run: {meta.get('date', '?')}, {meta.get('total_seconds', '?')} s in all; "
+        f"load average (1/5/15 min) before {meta.get('load_before', '?')}, after {meta.get('load_after', '?')}.",
+        f"- CPU: {meta.get('cpu', '?')}, {meta.get('cores', '?')} cores available; "
+        f"memory {meta.get('memory_gib', '?')} GiB; {meta.get('os', '?')}, kernel {meta.get('kernel', '?')}. "
+        "A shared machine: expect noise, read the ranges.",
+        f"- Ours (`.venv`): {versions(ours)}.",
+        f"- Reference (`benchmarks/.venv-reference`): {versions(ref)}.",
+        f"- Docker: {meta.get('dockerd', '?')} (the daemon under test); CLI {meta.get('docker_cli', '?')}.",
+        "",
+    ]
+    return lines
+
+
+def _certs(section: dict | None) -> list[str]:
+    lines = ["## 1. Certificates: docker_tls_certs vs the community.crypto chain", ""]
+    if not _measured(section):
+        return [*lines, f"Not measured ({_why_not(section)}).", ""]
+    lines += [
+        "Whole `ansible-playbook` wall time (process start to exit) for the complete Docker TLS set: CA, client "
+        "pair and one server pair (SANs: one DNS name, one IP). Ours is one `docker_tls_certs` task; the reference is "
+        "the community.crypto way (`openssl_privatekey` + `openssl_csr` + `x509_certificate` for CA, server and "
+        "client, plus the directory: 10 tasks), CA valid 3650 days and leaves 365 days on both sides. Cold: empty "
+        "directory. Warm: the same playbook again on the files the cold run wrote (a no-op). "
+        f"Median (min-max) of {section['reps']} repetitions, configurations interleaved.",
+        "",
+    ]
+    rows = []
+    for cfg in section["configs"].values():
+        rows.append(
+            [
+                cfg["label"],
+                cfg["key_type"],
+                cfg["tasks_in_playbook"],
+                fmt_range(cfg["cold"]),
+                fmt_range(cfg["warm"]),
+                cfg["warm_changed_tasks"],
+            ]
+        )
+    lines += _table(
+        ["Configuration", "Key type (read back)", "Tasks", "Cold", "Warm", "Tasks changed on warm runs"], rows
+    )
+    rows = [
+        [
+            c["title"],
+            section["configs"][c["ours"]]["label"],
+            section["configs"][c["reference"]]["label"],
+            f"{c['cold_ratio']:.2f}x",
+            f"{c['warm_ratio']:.2f}x",
+        ]
+        for c in section["comparisons"]
+    ]
+    lines += ["Speed-up (reference median / ours median):", ""]
+    lines += _table(["Comparison", "Ours", "Reference", "Cold", "Warm"], rows)
+    task_rows = [
+        [cfg["label"], fmt_range(cfg["cold_tasks"]), fmt_range(cfg["warm_tasks"])]
+        for cfg in section["configs"].values()
+    ]
+    lines += ["Time inside the tasks only (sum of task durations from the timing callback), for reference:", ""]
+    lines += _table(["Configuration", "Cold, tasks", "Warm, tasks"], task_rows)
+    return lines
+
+
+def _probe(section: dict | None) -> list[str]:
+    lines = ["## 2. Probe: docker_host_probe vs community.docker's docker_host_info", ""]
+    if not _measured(section):
+        return [*lines, f"Not measured ({_why_not(section)}).", ""]
+    whole = section["whole_task"]
+    lines += [
+        "Both against the same real dockerd (Debian's, from `tests/support/dockerd.py`) with mutual TLS, connecting "
+        "by IP and verifying the server name with `tls_hostname`. Task time = the probe task's duration from the "
+        "timing callback (task start to result: module transfer, interpreter start, imports, the API calls); "
+        f"playbook = whole `ansible-playbook` wall time. Median (min-max) of {section['reps']} repetitions.",
+        "",
+    ]
+    lines += _table(
+        ["Tool", "Task time", "Whole playbook"],
+        [
+            [
+                "dockerhost.azure.docker_host_probe",
+                fmt_range(whole["ours"]["task"]),
+                fmt_range(whole["ours"]["playbook"]),
+            ],
+            [
+                "community.docker.docker_host_info",
+                fmt_range(whole["reference"]["task"]),
+                fmt_range(whole["reference"]["playbook"]),
+            ],
+        ],
+    )
+    lines += [
+        f"Speed-up: {section['task_ratio']:.2f}x by task time, {section['playbook_ratio']:.2f}x by whole playbook.",
+        "",
+        "Readiness lag: the playbook starts while nothing listens; "
+        f"{section['start_delay']:.0f} s later the harness starts dockerd and polls it itself every "
+        f"{section['poll_interval'] * 1000:.0f} ms (TLS `GET /_ping`). Lag = end of the waiting task minus the "
+        f"harness's first answer. Median (min-max) of {section['ready_reps']} repetitions.",
+        "",
+    ]
+    ready = section["readiness"]
+    lines += _table(
+        ["Tool", "How it waits", "Lag", "Attempts"],
+        [
+            [
+                "docker_host_probe",
+                f"`wait_timeout: {ready['ours']['wait']['wait_timeout']}`",
+                fmt_range(ready["ours"]["lag"]),
+                "-",
+            ],
+            [
+                "docker_host_info",
+                f"`until` / `retries: {ready['reference']['wait']['wait_retries']}` / "
+                f"`delay: {ready['reference']['wait']['wait_delay']}` (no wait option of its own)",
+                fmt_range(ready["reference"]["lag"]),
+                ", ".join(str(a) for a in ready["reference"]["attempts"]),
+            ],
+        ],
+    )
+    return lines
+
+
+def _provision(section: dict | None) -> list[str]:
+    lines = ["## 3. Provisioning on the emulator with Azure-like latencies", ""]
+    if not _measured(section):
+        return [*lines, f"Not measured ({_why_not(section)}).", ""]
+    lat = section["latency"]
+    lines += [
+        f"The emulator (`tests/azure_emulator`) ran with its `azure` latency profile scaled by {lat['scale']}: "
+        "each long-running operation stays InProgress this long (seconds, after scaling), and polls carry the "
+        f"`Retry-After` the emulator sends under that profile. {lat.get('source', '')}",
+        "",
+    ]
+    lines += _table(["Operation", "Seconds"], [[op, f"{sec:g}"] for op, sec in sorted(lat["operations"].items())])
+    steps = " + ".join(f"{name} {sec:g}" for name, sec in section["critical_path"]["steps"])
+    lines += [
+        f"Ideal critical path: {steps} = **{section['critical_path']['seconds']:g} s**.",
+        "",
+    ]
+    noop = section["noop"]
+    rows = [
+        ["azure_docker_vm, create (one task)", fmt_range(section["create_task"]), fmt_range(section["create"])],
+        ["azure_docker_vm, no-op re-run", fmt_range(noop["task"]), fmt_range(noop["wall"])],
+        [
+            section["sequential"]["label"],
+            fmt_range(section["sequential"]["task"]),
+            fmt_range(section["sequential"]["wall"]),
+        ],
+    ]
+    lines += [f"Median (min-max) of {section['reps']} repetitions, a fresh emulator state each time.", ""]
+    lines += _table(["Flow", "Task time", "Whole playbook"], rows)
+    lines += [
+        f"No-op re-run requests (max over runs): {noop['gets']} GET, {noop['writes']} writes, for "
+        f"{noop['managed_resources']} managed resources; by path: {noop.get('by_kind', {})}.",
+        "",
+        f"Sequential comparison: {section['sequential']['method']} Speed-up of one azure_docker_vm task: "
+        f"{section['sequential']['wall']['median'] / section['create']['median']:.2f}x by whole playbook.",
+        "",
+    ]
+    return lines
+
+
+def _scale(section: dict | None) -> list[str]:
+    lines = ["## 4. Scale: many hosts in one play", ""]
+    if not _measured(section):
+        return [*lines, f"Not measured ({_why_not(section)}).", ""]
+    lines += [section.get("method", ""), ""]
+    rows = [
+        [
+            run["hosts"],
+            run["forks"],
+            fmt_seconds(run["wall"]),
+            f"{run['peak_pss_mib']:.0f} MiB",
+            run["peak_processes"],
+            f"{run['requests_per_host']:.1f}",
+            run.get("by_method", ""),
+        ]
+        for run in section["runs"]
+    ]
+    lines += _table(
+        [
+            "Hosts",
+            "Forks",
+            "Total time",
+            "Peak controller memory (PSS)",
+            "Peak processes",
+            "ARM requests / host",
+            "By method",
+        ],
+        rows,
+    )
+    return lines
+
+
+def markdown(results: dict) -> str:
+    meta = results.get("meta", {})
+    lines = [
+        "# Benchmarks: dockerhost.azure beside the tools people use today",
+        "",
+        "Generated by `make bench` from `benchmarks/results.json` (never edited by hand; "
+        "`python -m ansible_collections.dockerhost.azure.benchmarks --report-only` redraws it). "
+        "How it measures: `benchmarks/README.md`.",
+        "",
+        "![Benchmark chart](chart.png)",
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += _table(["Target (issue)", "Measured (medians)", "Verdict"], [list(row) for row in targets(results)])
+    lines += _machine(meta)
+    lines += _certs(results.get("certs"))
+    lines += _probe(results.get("probe"))
+    lines += _provision(results.get("provision"))
+    lines += _scale(results.get("scale"))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- chart ---------------------------------------------------------------------------------------
+
+
+def _bars(ax, groups: list[str], series: list[tuple[str, str, list[dict]]], notes: list[str] | None = None) -> None:
+    """Grouped bars of medians with min-max whiskers; ``series`` = (label, color, stats per group).
+
+    ``notes`` (one per group, e.g. a speed-up) are written in bold above each group.
+    """
+    width = 0.8 / max(1, len(series))
+    for index, (label, color, stats) in enumerate(series):
+        xs = [g + (index - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        medians = [s["median"] for s in stats]
+        errors = [[s["median"] - s["min"] for s in stats], [s["max"] - s["median"] for s in stats]]
+        ax.bar(xs, medians, width, yerr=errors, capsize=3, label=label, color=color)
+        for x, value, stat in zip(xs, medians, stats, strict=True):
+            ax.annotate(
+                f"{value:.2f}",
+                (x, stat["max"]),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
+    top = max(stat["max"] for _label, _color, stats in series for stat in stats)
+    for index, note in enumerate(notes or ()):
+        highest = max(stats[index]["max"] for _label, _color, stats in series)
+        ax.annotate(note, (index, highest + top * 0.07), ha="center", fontsize=8, fontweight="bold")
+    ax.set_ylim(0, top * 1.22)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set_ylabel("s")
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def _unmeasured(ax, title: str, section: dict | None) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.text(0.5, 0.5, "not measured\n" + _why_not(section)[:80], ha="center", va="center", wrap=True, fontsize=8)
+    ax.set_axis_off()
+
+
+def _chart_certs(ax, section: dict | None) -> None:
+    title = "Certificates: whole ansible-playbook time (bold: speed-up)"
+    if not _measured(section):
+        _unmeasured(ax, title, section)
+        return
+    configs = section["configs"]
+    groups, ours, theirs, notes = [], [], [], []
+    for comp in section["comparisons"]:
+        short = comp["title"].replace("Same key type: ", "").replace("Each with its own defaults", "own defaults")
+        for phase in ("cold", "warm"):
+            groups.append(f"{short}\n{phase}")
+            ours.append(configs[comp["ours"]][phase])
+            theirs.append(configs[comp["reference"]][phase])
+            notes.append(f"{comp[f'{phase}_ratio']:.1f}x")
+    _bars(ax, groups, [("docker_tls_certs", _OURS_COLOR, ours), ("community.crypto chain", _REF_COLOR, theirs)], notes)
+    ax.set_title(title, fontsize=10)
+
+
+def _chart_probe(ax, section: dict | None) -> None:
+    title = "Probe: task time and readiness lag (bold: speed-up)"
+    if not _measured(section):
+        _unmeasured(ax, title, section)
+        return
+    whole, ready = section["whole_task"], section["readiness"]
+    lag_ratio = ready["reference"]["lag"]["median"] / max(ready["ours"]["lag"]["median"], 1e-3)
+    _bars(
+        ax,
+        ["task time", "whole playbook", "readiness lag"],
+        [
+            (
+                "docker_host_probe",
+                _OURS_COLOR,
+                [whole["ours"]["task"], whole["ours"]["playbook"], ready["ours"]["lag"]],
+            ),
+            (
+                "docker_host_info",
+                _REF_COLOR,
+                [whole["reference"]["task"], whole["reference"]["playbook"], ready["reference"]["lag"]],
+            ),
+        ],
+        [f"{section['task_ratio']:.1f}x", f"{section['playbook_ratio']:.1f}x", f"{lag_ratio:.1f}x"],
+    )
+    ax.set_title(title, fontsize=10)
+
+
+def _chart_provision(ax, section: dict | None) -> None:
+    title = "Provisioning on the emulator (Azure-like latencies)"
+    if not _measured(section):
+        _unmeasured(ax, title, section)
+        return
+    path = section["critical_path"]["seconds"]
+    point = {"median": path, "min": path, "max": path}
+    noop = section["noop"]
+    groups = ["ideal critical path", "azure_docker_vm\ncreate", "one task per\nresource", "no-op re-run"]
+    stats = [point, section["create"], section["sequential"]["wall"], noop["wall"]]
+    colors = [_IDEAL_COLOR, _OURS_COLOR, _REF_COLOR, _OURS_COLOR]
+    for x, (stat, color) in enumerate(zip(stats, colors, strict=True)):
+        ax.bar(
+            x,
+            stat["median"],
+            0.6,
+            color=color,
+            yerr=[[stat["median"] - stat["min"]], [stat["max"] - stat["median"]]],
+            capsize=3,
+        )
+        ax.annotate(
+            f"{stat['median']:.1f}",
+            (x, stat["median"]),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax.axhline(path * 1.1 + 2, color=_IDEAL_COLOR, linestyle="--", linewidth=1, label="target: path + 10% + 2 s")
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set_ylabel("s (whole playbook)")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+
+
+def _chart_scale(ax, section: dict | None) -> None:
+    title = "Scale: hosts in one play"
+    if not _measured(section):
+        _unmeasured(ax, title, section)
+        return
+    runs = section["runs"]
+    hosts = [r["hosts"] for r in runs]
+    ax.plot(hosts, [r["wall"] for r in runs], "o-", color=_OURS_COLOR, label="total time (s)")
+    ax.set_xlabel("hosts (forks = hosts)")
+    ax.set_ylabel("s")
+    twin = ax.twinx()
+    twin.plot(hosts, [r["peak_pss_mib"] for r in runs], "s--", color="#bf3989", label="peak controller PSS (MiB)")
+    twin.set_ylabel("MiB")
+    lines = ax.get_legend_handles_labels()
+    more = twin.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+    ax.set_xticks(hosts)
+    ax.set_title(title, fontsize=10)
+
+
+def chart(results: dict, path: str) -> None:
+    import matplotlib  # noqa: PLC0415 - bench-only dependency, loaded when drawing
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
+    _chart_certs(axes[0][0], results.get("certs"))
+    _chart_probe(axes[0][1], results.get("probe"))
+    _chart_provision(axes[1][0], results.get("provision"))
+    _chart_scale(axes[1][1], results.get("scale"))
+    meta = results.get("meta", {})
+    fig.suptitle(
+        f"dockerhost.azure benchmarks - {meta.get('date', '?')} - {meta.get('cores', '?')} cores, "
+        f"{meta.get('memory_gib', '?')} GiB - medians, whiskers min-max",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict) -> None:
+    chart(results, CHART_PNG)
+    with open(REPORT_MD, "w", encoding="utf-8") as handle:
+        handle.write(markdown(results))
