@@ -1,0 +1,373 @@
+#!/usr/bin/python
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: docker_host_probe
+short_description: Check that a Docker daemon answers over mutual TLS, and say exactly what is wrong if not
+version_added: 0.1.0
+description:
+  - Connects to a Docker daemon, over mutual TLS for a V(tcp://) host, and calls C(/_ping), C(/version) and
+    C(/info) of the Docker Engine API over one connection; the check C(docker --tlsverify -H tcp://HOST:2376 info)
+    makes by hand.
+  - With O(wait_timeout) it keeps trying while the failure can go away by itself (connection refused, no
+    answer, a name that does not resolve yet, a daemon error), so a play can wait for the daemon of a VM
+    it has just created.
+  - On failure RV(error_kind) names the problem and the message says what to do about it.
+  - It only reads; C(changed) is always V(false).
+author:
+  - dockerhost.azure contributors (@dockerhost)
+options:
+  wait_timeout:
+    description:
+      - Seconds to keep retrying a failure that can be temporary. V(0) makes a single attempt.
+      - Pauses between attempts start at 0.05 seconds and double up to 0.25 seconds, so a daemon that starts
+        answering is found within about half a second.
+      - Certificate problems, a refused client certificate, plain HTTP and HTTP 4xx answers are not retried,
+        as waiting does not fix them.
+      - Every failure is reported at the latest O(wait_timeout) + O(timeout) seconds after the start (plus a
+        fraction of a second), also when the port accepts connections and never answers.
+    type: float
+    default: 0
+  min_api_version:
+    description:
+      - Fail with RV(error_kind=api_version_too_old) when the daemon's API version is older than this, for
+        example V(1.41) (Docker 20.10).
+    type: str
+extends_documentation_fragment:
+  - dockerhost.azure.docker
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.ACTIONGROUPS
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, so check mode runs the same probe.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  action_group:
+    support: full
+    membership:
+      - dockerhost.azure.docker
+notes:
+  - Failures that are not retried arrive at once, even with O(wait_timeout).
+  - To see the daemon's certificate when verification fails, the module reads it over a second connection
+    that sends nothing but the TLS handshake (no client certificate, no request); it is returned as
+    RV(server_cert) with the error.
+seealso:
+  - module: dockerhost.azure.docker_tls_certs
+    description: Creates the CA, server and client certificates this module uses.
+  - name: Protect the Docker daemon socket
+    description: Docker's guide to mutual TLS for the Docker API.
+    link: https://docs.docker.com/engine/security/protect-access/
+"""
+
+EXAMPLES = r"""
+- name: Check the daemon with the certificates in ~/.docker (as the Docker CLI would)
+  dockerhost.azure.docker_host_probe:
+    docker_host: tcp://203.0.113.10:2376
+
+- name: Connect to the VM's IP address, verify its FQDN, and wait up to 5 minutes for Docker to come up
+  dockerhost.azure.docker_host_probe:
+    docker_host: "tcp://{{ vm.public_ip }}:2376"
+    tls_hostname: "{{ vm.fqdn }}"
+    cert_path: "{{ playbook_dir }}/certs"
+    wait_timeout: 300
+    min_api_version: "1.41"
+  register: probe
+
+- name: Show what the daemon runs on
+  ansible.builtin.debug:
+    msg: "Docker {{ probe.version.Version }} on {{ probe.info.OperatingSystem }}, {{ probe.info.NCPU }} CPUs"
+
+- name: Probe without failing the play, then act on the kind of failure
+  dockerhost.azure.docker_host_probe:
+    docker_host: tcp://docker.example.com:2376
+    ca_cert: /etc/docker-client/ca.pem
+    client_cert: /etc/docker-client/cert.pem
+    client_key: /etc/docker-client/key.pem
+  register: probe
+  failed_when: false
+
+- name: Renew the server certificate when it has expired
+  ansible.builtin.debug:
+    msg: "{{ probe.msg }}"
+  when: probe.error_kind | default('') == 'tls_expired'
+"""
+
+RETURN = r"""
+docker_host:
+  description: The daemon's address as used, for example V(tcp://203.0.113.10:2376).
+  returned: always
+  type: str
+  sample: tcp://203.0.113.10:2376
+ping:
+  description: The answer to C(/_ping).
+  returned: success
+  type: str
+  sample: OK
+version:
+  description: The answer to C(/version), as the daemon sent it.
+  returned: success
+  type: dict
+  contains:
+    Version:
+      description: Docker version.
+      type: str
+      sample: 20.10.24+dfsg1
+    ApiVersion:
+      description: Newest API version the daemon speaks.
+      type: str
+      sample: "1.41"
+    MinAPIVersion:
+      description: Oldest API version the daemon accepts.
+      type: str
+      sample: "1.12"
+    Os:
+      description: Operating system family of the daemon.
+      type: str
+      sample: linux
+    Arch:
+      description: CPU architecture of the daemon.
+      type: str
+      sample: amd64
+    KernelVersion:
+      description: Kernel of the Docker host.
+      type: str
+      sample: 6.1.0-18-cloud-amd64
+    GoVersion:
+      description: Go version dockerd was built with.
+      type: str
+      sample: go1.19.8
+    GitCommit:
+      description: Commit dockerd was built from.
+      type: str
+      sample: 5d6db84
+    Components:
+      description: Versions of the engine, containerd, runc and so on.
+      type: list
+      elements: dict
+info:
+  description: The useful part of the answer to C(/info); keys the daemon does not send are left out.
+  returned: success
+  type: dict
+  contains:
+    ID:
+      description: The daemon's ID.
+      type: str
+    Name:
+      description: The host name of the Docker host.
+      type: str
+      sample: dockerhost1
+    ServerVersion:
+      description: Docker version.
+      type: str
+      sample: 20.10.24+dfsg1
+    OperatingSystem:
+      description: Operating system of the Docker host.
+      type: str
+      sample: Debian GNU/Linux 12 (bookworm)
+    OSType:
+      description: Operating system family.
+      type: str
+      sample: linux
+    OSVersion:
+      description: Operating system version.
+      type: str
+      sample: "12"
+    Architecture:
+      description: CPU architecture.
+      type: str
+      sample: x86_64
+    KernelVersion:
+      description: Kernel version.
+      type: str
+    NCPU:
+      description: Number of CPUs.
+      type: int
+      sample: 2
+    MemTotal:
+      description: Memory in bytes.
+      type: int
+      sample: 8341319680
+    Containers:
+      description: Number of containers.
+      type: int
+      sample: 0
+    ContainersRunning:
+      description: Number of running containers.
+      type: int
+    ContainersPaused:
+      description: Number of paused containers.
+      type: int
+    ContainersStopped:
+      description: Number of stopped containers.
+      type: int
+    Images:
+      description: Number of images.
+      type: int
+      sample: 0
+    Driver:
+      description: Storage driver.
+      type: str
+      sample: overlay2
+    DockerRootDir:
+      description: Where the daemon keeps its data.
+      type: str
+      sample: /var/lib/docker
+    LoggingDriver:
+      description: Default logging driver.
+      type: str
+      sample: json-file
+    CgroupDriver:
+      description: Cgroup driver.
+      type: str
+      sample: systemd
+    CgroupVersion:
+      description: Cgroup version.
+      type: str
+      sample: "2"
+    SecurityOptions:
+      description: Security features in use.
+      type: list
+      elements: str
+      sample: ["name=seccomp,profile=default"]
+    Warnings:
+      description: The daemon's own warnings, for example about an API reachable without TLS.
+      type: list
+      elements: str
+server_cert:
+  description:
+    - The daemon's certificate. On failure it is returned when the certificate could be read, which
+      explains most TLS verification failures.
+  returned: success over V(tcp://), and on certificate verification failures
+  type: dict
+  contains:
+    subject:
+      description: Subject, in certificate order.
+      type: str
+      sample: CN=dockerhost1.westeurope.cloudapp.azure.com
+    issuer:
+      description: Issuer, in certificate order.
+      type: str
+      sample: CN=Docker CA
+    sans:
+      description: Subject alternative names.
+      type: list
+      elements: str
+      sample: ["DNS:dockerhost1.westeurope.cloudapp.azure.com", "IP:203.0.113.10"]
+    not_before:
+      description: Start of validity (UTC, ISO 8601).
+      type: str
+      sample: "2025-01-01T00:00:00Z"
+    not_after:
+      description: End of validity (UTC, ISO 8601).
+      type: str
+      sample: "2026-01-01T00:00:00Z"
+    sha256_fingerprint:
+      description: SHA-256 fingerprint of the DER certificate, colon-separated hex.
+      type: str
+      sample: "FA:CF:4E:1C:CD:26:09:56:68:14:F8:D3:34:04:BA:20:66:D3:B3:CF:C3:C4:4D:3D:7C:ED:B7:CB:5B:1F:74:C5"
+    verified:
+      description: Whether the certificate was verified (V(false) with O(tls_verify=false)).
+      returned: success
+      type: bool
+      sample: true
+attempts:
+  description: How many attempts the probe made.
+  returned: always
+  type: int
+  sample: 1
+elapsed:
+  description: Seconds the probe took.
+  returned: always
+  type: float
+  sample: 0.021
+error_kind:
+  description:
+    - What went wrong, one of
+    - V(invalid_option), an option is wrong (a missing file, a bad O(docker_host)); nothing was contacted.
+    - V(dns), the host name does not resolve.
+    - V(connection_refused), nothing accepts connections there, or the connection was reset or closed before
+      TLS completed; for a V(unix://) socket, the socket is missing or not accessible.
+    - V(timeout), no answer in time (to the connection, the TLS handshake or a request).
+    - V(not_tls), the port answered without TLS, typically a daemon serving plain HTTP.
+    - V(tls_unknown_ca), the daemon's certificate does not verify against the trusted CA.
+    - V(tls_hostname_mismatch), the daemon's certificate is not valid for the name verified (see O(tls_hostname)).
+    - V(tls_expired), the daemon's certificate has expired or is not valid yet.
+    - V(tls_client_rejected), the daemon refused the client certificate, or no client certificate was sent.
+    - V(tls_protocol), no TLS version or cipher in common.
+    - V(http_error), the daemon answered with an HTTP error, or with something that is not the Docker API.
+    - V(api_version_too_old), the daemon's API version is older than O(min_api_version).
+  returned: failure
+  type: str
+  sample: tls_hostname_mismatch
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
+    DOCKER_CONNECTION_ARGUMENT_SPEC,
+    DOCKER_CONNECTION_REQUIRED_TOGETHER,
+    DockerAPIError,
+    environment_warnings,
+    parse_api_version,
+    parse_docker_host,
+    probe_daemon,
+    resolve_connection,
+)
+
+
+def argument_spec() -> dict:
+    spec = dict(DOCKER_CONNECTION_ARGUMENT_SPEC)
+    spec.update(
+        wait_timeout={"type": "float", "default": 0.0},
+        min_api_version={"type": "str"},
+    )
+    return spec
+
+
+def _shown_host(value: str) -> str:
+    try:
+        return parse_docker_host(value).url
+    except DockerAPIError:
+        return value
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_together=DOCKER_CONNECTION_REQUIRED_TOGETHER,
+        supports_check_mode=True,
+    )
+    for warning in environment_warnings(os.environ):
+        module.warn(warning)
+    try:
+        settings = resolve_connection(module.params)
+        minimum = parse_api_version(module.params["min_api_version"])
+        if settings.uses_tls and not settings.tls_verify:
+            module.warn(
+                f"tls_verify is false: the certificate of {settings.endpoint.url} is not checked, so anyone on "
+                "the network path could pose as the daemon and receive this client's commands."
+            )
+        result = probe_daemon(settings, wait_timeout=module.params["wait_timeout"], min_api_version=minimum)
+    except DockerAPIError as exc:
+        module.fail_json(
+            msg=exc.message,
+            changed=False,
+            error_kind=exc.kind,
+            docker_host=_shown_host(module.params["docker_host"]),
+            attempts=exc.attempts,
+            elapsed=exc.elapsed,
+            server_cert=exc.server_cert,
+        )
+    module.exit_json(changed=False, **result.as_dict())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""docker_host_probe as a module: bad input is refused before anything is contacted, in words that help."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import DOCKER_CONNECTION_ARGUMENT_SPEC
+from ansible_collections.dockerhost.azure.plugins.modules import docker_host_probe
+
+# TEST-NET-3: never routed, so a test that wrongly tried to connect would hang until its timeout.
+UNROUTED = "tcp://203.0.113.10:2376"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def run_module(capsys, args: dict) -> dict:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        docker_host_probe.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_argument_spec_is_the_shared_set_plus_waiting():
+    spec = docker_host_probe.argument_spec()
+    assert set(spec) == set(DOCKER_CONNECTION_ARGUMENT_SPEC) | {"wait_timeout", "min_api_version"}
+    assert spec["wait_timeout"]["default"] == 0
+
+
+def test_client_cert_without_key(capsys):
+    result = run_module(capsys, {"docker_host": UNROUTED, "client_cert": "/tmp/cert.pem", "timeout": 30})
+    assert result["failed"]
+    assert "client_cert" in result["msg"]
+    assert "client_key" in result["msg"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"ca_cert": "/nonexistent/ca.pem"}, "ca_cert /nonexistent/ca.pem does not exist"),
+        ({"cert_path": "/nonexistent/certs"}, "cert_path /nonexistent/certs is not a directory"),
+        ({"docker_host": "http://203.0.113.10:2375"}, "plain HTTP"),
+        ({"min_api_version": "latest"}, "min_api_version 'latest'"),
+        ({"wait_timeout": -1}, "wait_timeout must be 0 or more"),
+        ({"timeout": -5}, "timeout must be more than 0"),
+    ],
+)
+def test_bad_input_fails_at_once_naming_the_option(capsys, args, words):
+    result = run_module(capsys, {"docker_host": UNROUTED, "timeout": 30, **args})
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option"
+    assert words in result["msg"]
+    assert result["attempts"] == 0
+    assert result["changed"] is False
+
+
+def test_missing_local_socket_in_check_mode(capsys, tmp_path):
+    socket_path = tmp_path / "docker.sock"
+    result = run_module(capsys, {"docker_host": f"unix://{socket_path}", "_ansible_check_mode": True})
+    assert result["failed"]
+    assert result["changed"] is False
+    assert result["error_kind"] == "connection_refused"
+    assert f"there is no socket at {socket_path}" in result["msg"]
+    assert result["docker_host"] == f"unix://{socket_path}"
+    assert result["attempts"] == 1
+
+
+def test_docker_tls_verify_zero_is_explained(capsys, clean_env, tmp_path):
+    clean_env.setenv("DOCKER_TLS_VERIFY", "0")
+    result = run_module(capsys, {"docker_host": f"unix://{tmp_path}/docker.sock"})
+    # ansible-core 2.19 wraps warnings in event objects here; the text is what matters.
+    assert "DOCKER_TLS_VERIFY=0 still means 'verify'" in json.dumps(result["warnings"])
