@@ -1,0 +1,247 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SDK layer's own logic: errors, retries, deadlines, concurrency, tags, the resource group plan."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
+    OWNER_TAG,
+    AzureDockerHostError,
+    Deadline,
+    InvalidOption,
+    call,
+    delete_and_wait,
+    get_or_none,
+    owned_by,
+    plan_resource_group,
+    run_concurrently,
+    same_id,
+    validate_location,
+    validate_resource_group,
+    validate_tags,
+    wait_for,
+    wanted_tags,
+)
+
+
+class FakeResponse:
+    """Enough of an azure-core HTTP response for HttpResponseError to parse ARM's error body."""
+
+    def __init__(self, status, code, message, request_id="req-1"):
+        self.status_code = status
+        self.reason = "reason"
+        self.headers = {"x-ms-request-id": request_id}
+        self._body = json.dumps({"error": {"code": code, "message": message}})
+
+    def text(self, encoding=None):
+        return self._body
+
+
+def arm_error(status, code, message="msg", cls=HttpResponseError):
+    return cls(response=FakeResponse(status, code, message))
+
+
+def test_http_error_becomes_one_error_type_with_facts():
+    def fail():
+        raise arm_error(400, "InvalidParameter", "The value of parameter x is invalid.")
+
+    with pytest.raises(AzureDockerHostError) as info:
+        call("create thing 'a'", fail, deadline=Deadline(10))
+    error = info.value
+    assert str(error) == "create thing 'a' failed: InvalidParameter: The value of parameter x is invalid."
+    assert error.facts() == {"status": 400, "error_code": "InvalidParameter", "request_id": "req-1"}
+
+
+def test_forbidden_points_at_the_role():
+    def fail():
+        raise arm_error(403, "AuthorizationFailed", "no")
+
+    with pytest.raises(AzureDockerHostError, match="role"):
+        call("read x", fail, deadline=Deadline(10))
+
+
+def test_authentication_error_names_the_options():
+    def fail():
+        raise ClientAuthenticationError("AADSTS7000215: Invalid client secret provided.")
+
+    with pytest.raises(AzureDockerHostError, match="secret, tenant"):
+        call("read x", fail, deadline=Deadline(10))
+
+
+def test_retryable_conflict_is_retried_until_it_succeeds(monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    attempts = []
+
+    def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise arm_error(409, "AnotherOperationInProgress")
+        return "ok"
+
+    assert call("put x", flaky, deadline=Deadline(60)) == "ok"
+    assert len(attempts) == 3
+
+
+def test_retryable_conflict_stops_at_the_deadline(monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+    def always():
+        raise arm_error(409, "RetryableError")
+
+    with pytest.raises(AzureDockerHostError, match="RetryableError"):
+        call("put x", always, deadline=Deadline(0.5))
+
+
+def test_get_or_none_maps_not_found_to_none():
+    def missing(*args, **kwargs):
+        raise arm_error(404, "ResourceNotFound", cls=ResourceNotFoundError)
+
+    assert get_or_none("read x", missing, deadline=Deadline(10)) is None
+
+    def broken(*args, **kwargs):
+        raise arm_error(500, "InternalServerError")
+
+    with pytest.raises(AzureDockerHostError):
+        get_or_none("read x", broken, deadline=Deadline(10))
+
+
+class SlowPoller:
+    def __init__(self, done_after):
+        self.done_after = done_after
+        self.start = time.monotonic()
+
+    def result(self, timeout=None):
+        time.sleep(min(timeout or 0, 0.2))
+        return {"ok": True}
+
+    def done(self):
+        return time.monotonic() - self.start >= self.done_after
+
+
+def test_wait_is_bounded_by_the_deadline():
+    deadline = Deadline(0.1)
+    with pytest.raises(AzureDockerHostError, match=r"wait_timeout \(0.1s\).*run the task again"):
+        wait_for("create vm 'a'", SlowPoller(done_after=60), deadline)
+    assert wait_for("create vm 'a'", SlowPoller(done_after=0), Deadline(5)) == {"ok": True}
+
+
+def test_delete_of_something_already_gone_is_success():
+    def begin(*args, **kwargs):
+        raise arm_error(404, "NotFound", cls=ResourceNotFoundError)
+
+    delete_and_wait("delete x", begin, deadline=Deadline(5))
+
+
+def test_run_concurrently_runs_in_parallel_and_reports_the_first_failure_in_order():
+    barrier = threading.Barrier(3, timeout=5)
+
+    def meet(value):
+        barrier.wait()  # only passes if all three run at the same time
+        return value
+
+    assert run_concurrently({k: (lambda k=k: meet(k)) for k in "abc"}) == {"a": "a", "b": "b", "c": "c"}
+
+    finished = []
+
+    def slow_ok():
+        time.sleep(0.2)
+        finished.append("slow")
+
+    def fail(name):
+        raise AzureDockerHostError(name)
+
+    with pytest.raises(AzureDockerHostError, match="first"):
+        run_concurrently({"a": slow_ok, "b": lambda: fail("first"), "c": lambda: fail("second")})
+    assert finished == ["slow"]  # the others were waited for, not abandoned mid-write
+
+
+def test_deadline():
+    now = [100.0]
+    deadline = Deadline(30, clock=lambda: now[0])
+    assert deadline.remaining() == 30
+    now[0] = 129.5
+    assert deadline.remaining() == pytest.approx(0.5)
+    now[0] = 131
+    assert deadline.remaining() == 0
+    assert deadline.expired()
+
+
+def test_ids_compare_without_case():
+    assert same_id("/subscriptions/S/resourceGroups/G/x", "/SUBSCRIPTIONS/s/resourcegroups/g/X/")
+    assert not same_id("/a/b", "/a/c")
+
+
+@pytest.mark.parametrize("location", ["West Europe", "westeurope", "WESTEUROPE"])
+def test_locations_are_normalised(location):
+    assert validate_location(location) == "westeurope"
+
+
+@pytest.mark.parametrize(("func", "value", "option"), [(validate_location, "west-europe!", "location")])
+def test_bad_location(func, value, option):
+    with pytest.raises(InvalidOption) as info:
+        func(value)
+    assert info.value.option == option
+
+
+@pytest.mark.parametrize("name", ["", "a" * 91, "group.", "bad/name", "spaces here"])
+def test_bad_resource_group_names(name):
+    with pytest.raises(InvalidOption, match="resource_group"):
+        validate_resource_group(name)
+
+
+@pytest.mark.parametrize(
+    ("tags", "problem"),
+    [
+        ({f"t{i}": "v" for i in range(51)}, "at most 50"),
+        ({"a/b": "v"}, "tag name"),
+        ({"x" * 513: "v"}, "tag name"),
+        ({"k": "v" * 257}, "longer than 256"),
+        ({OWNER_TAG: "x"}, "reserved"),
+    ],
+)
+def test_bad_tags(tags, problem):
+    with pytest.raises(InvalidOption, match=problem):
+        validate_tags(tags)
+
+
+def test_tags_are_strings():
+    assert validate_tags({"n": 1, "empty": None}) == {"n": "1", "empty": ""}
+
+
+def test_wanted_tags():
+    # Creating: the user's tags plus ownership.
+    assert wanted_tags(None, {"a": "1"}, "vm") == {"a": "1", OWNER_TAG: "vm"}
+    assert wanted_tags(None, None, "vm") == {OWNER_TAG: "vm"}
+    mine = {"tags": {"a": "1", OWNER_TAG: "vm"}}
+    theirs = {"tags": {"a": "1"}}
+    # Tags unset: leave them alone.
+    assert wanted_tags(mine, None, "vm") == mine["tags"]
+    assert wanted_tags(theirs, None, "vm") == theirs["tags"]
+    # Tags set: exactly them, ownership kept only where it was.
+    assert wanted_tags(mine, {"b": "2"}, "vm") == {"b": "2", OWNER_TAG: "vm"}
+    assert wanted_tags(theirs, {"b": "2"}, "vm") == {"b": "2"}
+
+
+def test_owned_by_this_vm_only():
+    assert owned_by({"tags": {OWNER_TAG: "VM1"}}, "vm1")
+    assert not owned_by({"tags": {OWNER_TAG: "vm2"}}, "vm1")
+    assert not owned_by({"tags": {}}, "vm1")
+    assert not owned_by(None, "vm1")
+
+
+def test_resource_group_plan():
+    existing = {"name": "g", "location": "westeurope", "properties": {"provisioningState": "Succeeded"}}
+    assert plan_resource_group(existing, "g", None, None, "vm").action == "none"
+    assert plan_resource_group(existing, "g", "eastus", {"a": "b"}, "vm").action == "none"  # never changed
+    step = plan_resource_group(None, "g", "westeurope", {"a": "b"}, "vm")
+    assert step.action == "create"
+    assert step.body == {"location": "westeurope", "tags": {"a": "b", OWNER_TAG: "vm"}}
+    with pytest.raises(InvalidOption, match="location"):
+        plan_resource_group(None, "g", None, None, "vm")
