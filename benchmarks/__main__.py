@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -83,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"wrote {report.REPORT_MD}")
         return 0
 
-    machine.ensure_reference_venv(_log)
     results = _load_previous() if args.only else {}
+    try:
+        machine.ensure_reference_venv(_log)
+    except (harness.BenchError, OSError, subprocess.CalledProcessError) as exc:
+        # Sections that need the reference tools then report "not measured" with this reason.
+        _log(f"reference venv unavailable: {exc}")
     results["meta"] = machine.describe()
     results["meta"]["load_before"] = machine.load_average()
     started = time.monotonic()
