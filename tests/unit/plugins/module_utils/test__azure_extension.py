@@ -1,0 +1,254 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Certificates in, extension plan out: fingerprints in public places, secrets only in protected ones."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+import gzip
+import hashlib
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
+    EXTENSION_KINDS,
+    extension_outcome,
+    failure_text,
+    load_certificates,
+    names_host,
+    parse_update_tag,
+    plan_extensions,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import OWNER_TAG, InvalidOption
+from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
+from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
+
+
+@pytest.fixture
+def tls(test_ca):
+    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
+    return {"ca": test_ca.cert_path, "cert": pair.cert, "key": pair.key, "pki": test_ca}
+
+
+def der_sha256(path):
+    with open(path, "rb") as handle:
+        cert = x509.load_pem_x509_certificate(handle.read())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+# -- certificates --------------------------------------------------------------------------------------------
+def test_load_certificates(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    assert certs.server_sha256 == der_sha256(tls["cert"])
+    assert certs.ca_sha256 == der_sha256(tls["ca"])
+    assert certs.server_dns_names == ("dh1.westeurope.cloudapp.azure.com",)
+    assert b"PRIVATE KEY" in certs.key_pem
+    assert b"PRIVATE KEY" not in repr(certs).encode()
+
+
+def test_missing_and_unreadable_files_name_the_option(tls, tmp_path):
+    cases = [
+        ((str(tmp_path / "nope.pem"), tls["cert"], tls["key"]), "ca_cert", "file not found"),
+        ((tls["ca"], str(tmp_path / "nope.pem"), tls["key"]), "server_cert", "file not found"),
+        ((tls["ca"], tls["cert"], str(tmp_path)), "server_key", "is a directory"),
+        ((tls["key"], tls["cert"], tls["key"]), "ca_cert", "holds no PEM certificate"),
+        ((tls["ca"], tls["key"], tls["key"]), "server_cert", "holds no PEM certificate"),
+        ((tls["ca"], tls["cert"], tls["cert"]), "server_key", "is not a PEM private key"),
+    ]
+    for args, option, message in cases:
+        with pytest.raises(InvalidOption, match=message) as info:
+            load_certificates(*args)
+        assert info.value.option == option
+
+
+def test_key_of_another_certificate(tls):
+    other = tls["pki"].server("other")
+    with pytest.raises(InvalidOption, match="is not the key of the certificate") as info:
+        load_certificates(tls["ca"], tls["cert"], other.key)
+    assert info.value.option == "server_key"
+
+
+def test_encrypted_key(tls, tmp_path):
+    with open(tls["key"], "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), None)
+    encrypted = tmp_path / "enc.pem"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"pw"),
+        )
+    )
+    with pytest.raises(InvalidOption, match="encrypted") as info:
+        load_certificates(tls["ca"], tls["cert"], str(encrypted))
+    assert info.value.option == "server_key"
+
+
+def test_certificate_from_another_ca(tls, tmp_path):
+    stranger = TestCA(str(tmp_path / "other"), name="Other CA").server()
+    with pytest.raises(InvalidOption, match="was not issued by the CA") as info:
+        load_certificates(tls["ca"], stranger.cert, stranger.key)
+    assert info.value.option == "server_cert"
+
+
+def test_a_leaf_is_not_a_ca(tls):
+    with pytest.raises(InvalidOption, match="not a CA") as info:
+        load_certificates(tls["cert"], tls["cert"], tls["key"])
+    assert info.value.option == "ca_cert"
+
+
+def test_expired_and_client_certificates(tls):
+    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    old = tls["pki"].server("old", not_before=past, not_after=past + datetime.timedelta(days=1))
+    with pytest.raises(InvalidOption, match="expired on 2020-01-02"):
+        load_certificates(tls["ca"], old.cert, old.key)
+    client = tls["pki"].client()
+    with pytest.raises(InvalidOption, match="lacks serverAuth"):
+        load_certificates(tls["ca"], client.cert, client.key)
+
+
+def test_ca_bundle_is_accepted(tls, tmp_path):
+    other = TestCA(str(tmp_path / "other"), name="Next CA")
+    bundle = tmp_path / "bundle.pem"
+    with open(tls["ca"], "rb") as first, open(other.cert_path, "rb") as second:
+        bundle.write_bytes(first.read() + second.read())
+    certs = load_certificates(str(bundle), tls["cert"], tls["key"])
+    assert certs.ca_pem.count(b"BEGIN CERTIFICATE") == 2
+
+
+def test_names_host():
+    assert names_host(("dh1.westeurope.cloudapp.azure.com",), "DH1.westeurope.cloudapp.azure.com")
+    assert names_host(("*.westeurope.cloudapp.azure.com",), "dh1.westeurope.cloudapp.azure.com")
+    assert not names_host(("*.cloudapp.azure.com",), "dh1.westeurope.cloudapp.azure.com")
+    assert not names_host((), "dh1.westeurope.cloudapp.azure.com")
+
+
+# -- the extension plan ----------------------------------------------------------------------------------------
+def plan(extensions, certs, option="custom_script", port=2376):
+    return plan_extensions(extensions, option=option, port=port, certs=certs, location="westeurope", vm_name="dh1")
+
+
+def as_azure_returns(step, state="Succeeded"):
+    """An extension as GET shows it: protectedSettings gone, provisioningState set."""
+    ext = copy.deepcopy(step.body)
+    ext["properties"].pop("protectedSettings")
+    ext["properties"]["provisioningState"] = state
+    ext.update(name=step.name, id=f"/x/extensions/{step.name}")
+    return ext
+
+
+def test_custom_script_carries_fingerprints_publicly_and_secrets_only_protected(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    (step,) = plan([], certs)
+    assert step.action == "create"
+    props = step.body["properties"]
+    assert (props["publisher"], props["type"], props["typeHandlerVersion"]) == (
+        "Microsoft.Azure.Extensions",
+        "CustomScript",
+        "2.1",
+    )
+    assert props["settings"] == {}
+    tag = parse_update_tag(props["forceUpdateTag"])
+    assert tag == {
+        "port": "2376",
+        "cert": der_sha256(tls["cert"]),
+        "ca": der_sha256(tls["ca"]),
+        "script": script_sha256(),
+    }
+    script = gzip.decompress(base64.b64decode(props["protectedSettings"]["script"])).decode()
+    assert base64.b64encode(certs.key_pem).decode() in script
+    assert step.body["tags"] == {OWNER_TAG: "dh1"}
+    # Nothing secret (nor any hash of the key) outside protectedSettings.
+    public = json.dumps({k: v for k, v in props.items() if k != "protectedSettings"}) + json.dumps(step.after)
+    key_b64 = base64.b64encode(certs.key_pem).decode()
+    for secret in (certs.key_pem.decode(), key_b64, hashlib.sha256(certs.key_pem).hexdigest()):
+        assert secret not in public
+
+
+def test_docker_extension_settings(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    (step,) = plan([], certs, option="docker_extension", port=4243)
+    props = step.body["properties"]
+    assert (props["type"], props["settings"]) == ("DockerExtension", {"docker": {"port": "4243"}})
+    protected = props["protectedSettings"]["certs"]
+    assert base64.b64decode(protected["key"]) == certs.key_pem
+    assert base64.b64decode(protected["cert"]) == certs.cert_pem
+    assert base64.b64decode(protected["ca"]) == certs.ca_pem
+    assert "script" not in parse_update_tag(props["forceUpdateTag"])
+
+
+def test_noop_then_only_cert_rotation_reruns(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    (created,) = plan([], certs)
+    existing = [as_azure_returns(created)]
+    assert [s.action for s in plan(existing, certs)] == ["none"]
+    rotated_pair = tls["pki"].server("rotated", dns_names=("dh1.westeurope.cloudapp.azure.com",))
+    rotated = load_certificates(tls["ca"], rotated_pair.cert, rotated_pair.key)
+    (step,) = plan(existing, rotated)
+    assert (step.action, step.reasons) == ("update", ["fingerprints"])
+    assert step.before["fingerprints"]["cert"] != step.after["fingerprints"]["cert"]
+    (port_step,) = plan(existing, certs, port=4243)
+    assert port_step.reasons == ["fingerprints"]
+
+
+def test_script_change_reruns(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    existing = [as_azure_returns(plan([], certs)[0])]
+    tag = existing[0]["properties"]["forceUpdateTag"]
+    existing[0]["properties"]["forceUpdateTag"] = tag.replace(script_sha256(), "0" * 64)
+    (step,) = plan(existing, certs)
+    assert step.reasons == ["fingerprints"]
+
+
+def test_failed_extension_is_rerun_with_a_new_tag(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    failed = as_azure_returns(plan([], certs)[0], state="Failed")
+    (step,) = plan([failed], certs)
+    assert (step.action, step.reasons) == ("update", ["provisioning_state"])
+    assert parse_update_tag(step.body["properties"]["forceUpdateTag"])["run"] == "1"
+    # A later success with that tag is a no-op: the run counter is not a wanted property.
+    rerun = as_azure_returns(step)
+    assert [s.action for s in plan([rerun], certs)] == ["none"]
+
+
+def test_switching_kind_removes_the_other_extension(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    docker_ext = as_azure_returns(plan([], certs, option="docker_extension")[0])
+    unrelated = {"name": "OmsAgent", "properties": {"type": "OmsAgentForLinux", "publisher": "Microsoft"}}
+    steps = plan([docker_ext, unrelated], certs)
+    assert [(s.name, s.action) for s in steps] == [("DockerExtension", "delete"), ("docker-install", "create")]
+
+
+def test_failure_text_has_status_and_stderr_tail():
+    ext = {
+        "properties": {
+            "provisioningState": "Failed",
+            "instanceView": {
+                "statuses": [
+                    {"code": "ProvisioningState/failed/1", "level": "Error", "message": "Enable failed: exit status=1"}
+                ],
+                "substatuses": [
+                    {"code": "ComponentStatus/StdOut/succeeded", "message": "dockerhost: wrote x"},
+                    {"code": "ComponentStatus/StdErr/succeeded", "message": "\n".join(f"line {i}" for i in range(40))},
+                ],
+            },
+        }
+    }
+    text = failure_text(ext)
+    assert "Enable failed: exit status=1" in text
+    assert "line 39" in text
+    assert "line 19" not in text  # only the tail
+    assert "wrote x" not in text
+    outcome = extension_outcome(ext, EXTENSION_KINDS["custom_script"])
+    assert outcome == {
+        "name": "docker-install",
+        "type": "Microsoft.Azure.Extensions.CustomScript",
+        "provisioning_state": "Failed",
+        "status_message": "Enable failed: exit status=1",
+    }
+    assert failure_text(None) == "no status message was reported"
