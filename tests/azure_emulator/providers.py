@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from . import network
+from . import compute, network
 from .network import AddressPool
+from .vmagent import VMAgent
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -19,3 +21,5 @@ def register(emulator: Emulator) -> None:
     pool = AddressPool()
     emulator.address_pool = pool
     emulator.public_ips = network.register(emulator.arm, pool)
+    emulator.agent = VMAgent(os.path.join(emulator.state_dir, "vms"))
+    compute.register(emulator.arm, emulator.agent, emulator.public_ips, pool)

@@ -1,0 +1,484 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The VM agent: does for real what an extension would do on the VM, with a real dockerd per VM.
+
+* ``Microsoft.Azure.Extensions/CustomScript`` 2.x: validates its settings like the real handler
+  (github.com/Azure/custom-script-extension-linux, handlersettings.go), writes ``script`` (base64, optionally
+  gzip) to a work dir and runs it with ``/bin/sh``, or runs ``commandToExecute`` with ``/bin/sh -c``, with
+  ``DOCKERHOST_ROOT=<the VM's private root>`` and ``DOCKERHOST_SKIP_PACKAGES=1``. Then the agent plays systemd:
+  it reads ``$DOCKERHOST_ROOT/etc/docker/daemon.json`` and the drop-ins under
+  ``$DOCKERHOST_ROOT/etc/systemd/system/docker.service.d/``, and starts dockerd as Ubuntu's docker.service would
+  (``ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock`` unless a drop-in replaces
+  it), with only the listen addresses (0.0.0.0 -> the VM's public IP) and state directories replaced.
+* ``Microsoft.Azure.Extensions/DockerExtension``: public ``docker.port`` / ``docker.options``, protected
+  ``certs.ca/cert/key`` (base64 or PEM): dockerd with ``--tlsverify`` and those certs on the VM's IP and port.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import gzip
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ansible_collections.dockerhost.azure.tests.support.dockerd import DOCKERD, DockerDaemon, DockerdError
+
+__all__ = ["ExtensionOutcome", "VMAgent"]
+
+# What the sandbox always decides (no privileges for networking, no image storage driver): see dockerd.py.
+_SANDBOX = {"storage-driver": "vfs", "iptables": False, "bridge": "none"}
+_UBUNTU_EXECSTART = "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock"
+SCRIPT_TIMEOUT = float(os.environ.get("AZURE_EMULATOR_SCRIPT_TIMEOUT", "600"))
+DOCKERD_TIMEOUT = 90.0
+CSE = ("microsoft.azure.extensions", "customscript")
+DOCKER_EXTENSION = ("microsoft.azure.extensions", "dockerextension")
+HANDLER_VERSIONS = {CSE: ("2.0", "2.1"), DOCKER_EXTENSION: ("1.0", "1.1", "1.2")}
+FULL_VERSIONS = {CSE: "2.1.10", DOCKER_EXTENSION: "1.2.2"}
+
+
+@dataclass
+class ExtensionOutcome:
+    """What the handler reported: success or the failure text for instanceView and the operation error."""
+
+    ok: bool
+    message: str
+    started_daemon: bool = False
+
+
+class ExtensionFailed(Exception):
+    """The handler failed; the message is what the real handler would put in its status."""
+
+
+@dataclass
+class VMState:
+    root: str  # DOCKERHOST_ROOT, the VM's private "/"
+    directory: str
+    daemon: DockerDaemon | None = None
+    owner: str | None = None  # key of the extension that configured the running daemon
+    gone: bool = False
+    sequence: int = 0
+    extensions: dict = field(default_factory=dict)
+
+
+class VMDockerd(DockerDaemon):
+    """A dockerd configured like the VM's docker.service: the caller's daemon.json and flags, listen and state
+    directories replaced."""
+
+    def __init__(self, state_dir: str, config: dict, listen: list[str], flags: list[str], hosts_as_flags: bool):
+        tcp = next((h for h in listen if h.startswith("tcp://")), None)
+        host, port = ("127.0.0.1", 0)
+        if tcp:
+            host, _sep, port_text = tcp[len("tcp://") :].rpartition(":")
+            port = int(port_text)
+        super().__init__(host, port, tls=None, state_dir=state_dir, config=config)
+        self.listen = [h.replace("{EXEC_ROOT}", self.exec_root) for h in listen]
+        self.flags = flags
+        self.hosts_as_flags = hosts_as_flags
+
+    def daemon_config(self) -> dict:
+        cfg = dict(self.config)
+        cfg.update(_SANDBOX)
+        cfg.update({"data-root": self.data_root, "exec-root": self.exec_root, "pidfile": self.pidfile})
+        if self.hosts_as_flags:
+            cfg.pop("hosts", None)
+        else:
+            cfg["hosts"] = self.listen
+        return cfg
+
+    def argv(self) -> list[str]:
+        args = [DOCKERD, "--config-file", self.config_path, *self.flags]
+        if self.hosts_as_flags:
+            args += [f"-H={h}" for h in self.listen]
+        return args
+
+    def start(self, timeout: float = DOCKERD_TIMEOUT) -> VMDockerd:
+        with open(self.config_path, "w", encoding="utf-8") as handle:
+            json.dump(self.daemon_config(), handle, indent=2)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.pid = self.process.pid
+        self._save_state()
+        try:
+            self._wait_all(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_all(self, timeout: float) -> None:
+        banners = []
+        for address in self.listen:
+            if address.startswith("tcp://"):
+                banners.append(f"API listen on {address[len('tcp://') :]}")
+            elif address.startswith("unix://"):
+                banners.append(f"API listen on {address[len('unix://') :]}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise DockerdError(f"dockerd exited with {self.process.returncode}:\n{self.log_tail()}")
+            log = self._read_log()
+            if all(b in log for b in banners) and (not self.port or self._accepts_tcp()):
+                return
+            time.sleep(0.05)
+        raise DockerdError(f"dockerd did not start listening within {timeout}s:\n{self.log_tail()}")
+
+
+def _tail(text: str, limit: int = 4096) -> str:
+    return text[-limit:]
+
+
+def _decode_pem(value: object, what: str) -> bytes:
+    """DockerExtension certs: PEM as is, or base64 of the PEM."""
+    if not isinstance(value, str) or not value.strip():
+        raise ExtensionFailed(f"certs.{what} is missing or empty")
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ExtensionFailed(f"certs.{what} is neither PEM nor base64: {exc}") from exc
+    if b"-----BEGIN" not in decoded:
+        raise ExtensionFailed(f"certs.{what} does not decode to a PEM document")
+    return decoded
+
+
+def _write(path: str, data: bytes, mode: int = 0o644) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+class VMAgent:
+    """One per emulator; VMs are keyed by their resource key (lower-case id)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._lock = threading.RLock()
+        self._vms: dict[str, VMState] = {}
+        self.generation = 0
+
+    # -- VM life cycle ------------------------------------------------------------------------------
+    def vm(self, vm_key: str, vm_id: str) -> VMState:
+        with self._lock:
+            state = self._vms.get(vm_key)
+            if state is None:
+                directory = os.path.join(self.directory, vm_id)
+                state = VMState(root=os.path.join(directory, "root"), directory=directory)
+                os.makedirs(state.root, exist_ok=True)
+                self._vms[vm_key] = state
+            return state
+
+    def remove_vm(self, vm_key: str) -> None:
+        with self._lock:
+            state = self._vms.pop(vm_key, None)
+        if state is None:
+            return
+        state.gone = True
+        self._stop(state)
+        shutil.rmtree(state.directory, ignore_errors=True)
+
+    def remove_extension(self, vm_key: str, ext_key: str) -> None:
+        with self._lock:
+            state = self._vms.get(vm_key)
+        if state is not None:
+            state.extensions.pop(ext_key, None)
+            if state.owner == ext_key:
+                self._stop(state)
+
+    def _stop(self, state: VMState) -> None:
+        with self._lock:
+            daemon, state.daemon, state.owner = state.daemon, None, None
+        if daemon is not None:
+            with contextlib.suppress(Exception):
+                daemon.stop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.generation += 1
+            keys = list(self._vms)
+        for key in keys:
+            self.remove_vm(key)
+
+    shutdown = reset
+
+    def describe(self) -> list[dict]:
+        with self._lock:
+            return [
+                {
+                    "vm": key,
+                    "root": state.root,
+                    "extensions": dict(state.extensions),
+                    "daemon": None
+                    if state.daemon is None
+                    else {
+                        "pid": state.daemon.pid,
+                        "listen": getattr(state.daemon, "listen", [state.daemon.url]),
+                        "owner": state.owner,
+                        "log": state.daemon.log_path,
+                    },
+                }
+                for key, state in self._vms.items()
+            ]
+
+    # -- running a handler ---------------------------------------------------------------------------
+    def enable(
+        self, vm_key: str, vm_id: str, host_ip: str, *, ext_key: str, ext: dict, protected: dict
+    ) -> ExtensionOutcome:
+        """Run the extension (``ext`` is its public properties) on the VM; never raises for handler failures."""
+        generation = self.generation
+        state = self.vm(vm_key, vm_id)
+        kind = (str(ext.get("publisher", "")).lower(), str(ext.get("type", "")).lower())
+        try:
+            if kind == CSE:
+                outcome = self._custom_script(state, host_ip, ext_key, ext.get("settings") or {}, protected)
+            elif kind == DOCKER_EXTENSION:
+                outcome = self._docker_extension(state, host_ip, ext_key, ext.get("settings") or {}, protected)
+            else:
+                raise ExtensionFailed(
+                    f"Extension '{ext.get('publisher')}.{ext.get('type')}' version '{ext.get('typeHandlerVersion')}' "
+                    "is not available in the extension repository"
+                )
+        except ExtensionFailed as exc:
+            outcome = ExtensionOutcome(False, str(exc))
+        with self._lock:
+            stale = state.gone or self.generation != generation
+            state.extensions[ext_key] = {"ok": outcome.ok, "message": outcome.message}
+        if stale:
+            self._stop(state)
+        return outcome
+
+    def _replace_daemon(self, state: VMState, ext_key: str, daemon: VMDockerd) -> None:
+        """Stop the VM's current docker service and start the new one (a restart of docker.service)."""
+        self._stop(state)
+        try:
+            daemon.start()
+        except DockerdError as exc:
+            raise ExtensionFailed(f"Enable failed: docker.service failed to start: {_tail(str(exc), 3000)}") from exc
+        with self._lock:
+            state.daemon, state.owner = daemon, ext_key
+
+    # CustomScript --------------------------------------------------------------------------------------
+    @staticmethod
+    def _cse_config(settings: dict, protected: dict) -> tuple[str, str]:
+        """``(command, script)`` after the real handler's checks (handlersettings.go validate())."""
+        pub_cmd, prot_cmd = settings.get("commandToExecute") or "", protected.get("commandToExecute") or ""
+        pub_script, prot_script = settings.get("script") or "", protected.get("script") or ""
+        command, script = pub_cmd or prot_cmd, pub_script or prot_script
+        prefix = "Enable failed: failed to get configuration: invalid configuration: "
+        if not command and not script:
+            raise ExtensionFailed(prefix + "'commandToExecute' is not specified")
+        if pub_cmd and prot_cmd:
+            raise ExtensionFailed(
+                prefix + "'commandToExecute' was specified both in public and protected settings; it must be "
+                "specified only once"
+            )
+        if pub_script and prot_script:
+            raise ExtensionFailed(
+                prefix + "'script' was specified both in public and protected settings; it must be specified only once"
+            )
+        if settings.get("fileUris") and protected.get("fileUris"):
+            raise ExtensionFailed(
+                prefix + "'fileUris' were specified both in public and protected settings; it must be specified only "
+                "once"
+            )
+        if command and script:
+            raise ExtensionFailed(
+                prefix + "'commandToExecute' and 'script' were both specified, but only one is validate at a time"
+            )
+        if settings.get("fileUris") or protected.get("fileUris"):
+            raise ExtensionFailed(
+                "Enable failed: failed to download files: the emulator has no internet; send the script inline"
+            )
+        return command, script
+
+    def _custom_script(
+        self, state: VMState, host_ip: str, ext_key: str, settings: dict, protected: dict
+    ) -> ExtensionOutcome:
+        command, script = self._cse_config(settings, protected)
+        with self._lock:
+            sequence = state.sequence
+            state.sequence += 1
+        workdir = os.path.join(state.root, "var", "lib", "waagent", "custom-script", "download", str(sequence))
+        os.makedirs(workdir, exist_ok=True)
+        if script:
+            try:
+                body = base64.b64decode(script, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ExtensionFailed(f"Enable failed: failed to decode script: {exc}") from exc
+            if body[:2] == b"\x1f\x8b":
+                body = gzip.decompress(body)
+            _write(os.path.join(workdir, "script.sh"), body, 0o700)
+            argv = ["/bin/sh", os.path.join(workdir, "script.sh")]
+        else:
+            argv = ["/bin/sh", "-c", command]
+        env = {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": "/root",
+            "DOCKERHOST_ROOT": state.root,
+            "DOCKERHOST_SKIP_PACKAGES": "1",
+        }
+        try:
+            result = subprocess.run(
+                argv, cwd=workdir, env=env, capture_output=True, timeout=SCRIPT_TIMEOUT, check=False
+            )
+            stdout, stderr, code = result.stdout, result.stderr, result.returncode
+        except subprocess.TimeoutExpired as exc:
+            stdout, stderr, code = exc.stdout or b"", exc.stderr or b"", -9
+        _write(os.path.join(workdir, "stdout"), stdout)
+        _write(os.path.join(workdir, "stderr"), stderr)
+        output = (
+            f"\n[stdout]\n{_tail(stdout.decode(errors='replace'))}\n[stderr]\n{_tail(stderr.decode(errors='replace'))}"
+        )
+        if code != 0:
+            raise ExtensionFailed(
+                f"Enable failed: failed to execute command: command terminated with exit status={code}{output}"
+            )
+        daemon = self._service_from_root(state, host_ip)
+        self._replace_daemon(state, ext_key, daemon)
+        return ExtensionOutcome(True, f"Enable succeeded: {output}", started_daemon=True)
+
+    def _service_from_root(self, state: VMState, host_ip: str) -> VMDockerd:
+        """docker.service as systemd would start it from what the script wrote under the private root."""
+        config_path = os.path.join(state.root, "etc", "docker", "daemon.json")
+        config: dict = {}
+        if os.path.exists(config_path):
+            try:
+                with open(config_path, encoding="utf-8") as handle:
+                    config = json.load(handle)
+            except ValueError as exc:
+                raise ExtensionFailed(
+                    f"Enable failed: docker.service failed to start: unable to configure the Docker daemon with file "
+                    f"/etc/docker/daemon.json: invalid character in JSON ({exc})"
+                ) from exc
+            if not isinstance(config, dict):
+                raise ExtensionFailed("Enable failed: docker.service failed to start: daemon.json is not an object")
+        for key in ("tlscacert", "tlscert", "tlskey"):
+            path = config.get(key)
+            if isinstance(path, str) and not os.path.abspath(path).startswith(state.root + os.sep):
+                raise ExtensionFailed(
+                    f"Enable failed: daemon.json {key} {path!r} is outside the VM's root (DOCKERHOST_ROOT="
+                    f"{state.root}); the install script must prefix every path it writes with $DOCKERHOST_ROOT"
+                )
+        args = self._exec_start(state)
+        flag_hosts = [value for name, value in args if name in ("-H", "--host")]
+        if flag_hosts and "hosts" in config:
+            from_file = " ".join(config["hosts"]) if isinstance(config["hosts"], list) else config["hosts"]
+            raise ExtensionFailed(
+                "Enable failed: docker.service failed to start: unable to configure the Docker daemon with file "
+                "/etc/docker/daemon.json: the following directives are specified both as a flag and in the "
+                f"configuration file: hosts: (from flag: [{' '.join(flag_hosts)}], from file: [{from_file}])"
+            )
+        flags = []
+        for name, value in args:
+            key = name.lstrip("-")
+            if name in ("-H", "--host", "--containerd"):
+                continue
+            if key in config:
+                raise ExtensionFailed(
+                    "Enable failed: docker.service failed to start: unable to configure the Docker daemon with file "
+                    "/etc/docker/daemon.json: the following directives are specified both as a flag and in the "
+                    f"configuration file: {key}: (from flag: {value}, from file: {config[key]})"
+                )
+            flags.append(name if value is None else f"{name}={value}")
+        hosts = config.get("hosts") if "hosts" in config else flag_hosts
+        if isinstance(hosts, str):
+            hosts = [hosts]
+        tls = bool(config.get("tls") or config.get("tlsverify"))
+        listen = [self._listen_address(h, host_ip, tls) for h in hosts or ["fd://"]]
+        return VMDockerd(
+            os.path.join(state.directory, "dockerd"), config, listen, flags, hosts_as_flags="hosts" not in config
+        )
+
+    @staticmethod
+    def _listen_address(host: str, host_ip: str, tls: bool) -> str:
+        if host.startswith(("unix://", "fd://")):
+            return "unix://{EXEC_ROOT}/docker.sock"  # the VM's /var/run/docker.sock (or systemd's socket)
+        if host.startswith("tcp://"):
+            _addr, _sep, port = host[len("tcp://") :].rpartition(":")
+            if not _sep or not port.isdigit():
+                port = "2376" if tls else "2375"
+            return f"tcp://{host_ip}:{port}"
+        raise ExtensionFailed(f"Enable failed: docker.service failed to start: unsupported host {host!r}")
+
+    def _exec_start(self, state: VMState) -> list[tuple[str, str | None]]:
+        """The effective ExecStart of docker.service after the drop-ins, as (flag, value) pairs."""
+        lines = [_UBUNTU_EXECSTART]
+        dropins = os.path.join(state.root, "etc", "systemd", "system", "docker.service.d")
+        if os.path.isdir(dropins):
+            for name in sorted(os.listdir(dropins)):
+                if not name.endswith(".conf"):
+                    continue
+                with open(os.path.join(dropins, name), encoding="utf-8") as handle:
+                    section = ""
+                    for raw in handle:
+                        line = raw.strip()
+                        if line.startswith("[") and line.endswith("]"):
+                            section = line
+                        elif section == "[Service]" and line.startswith("ExecStart="):
+                            value = line[len("ExecStart=") :].strip()
+                            lines = [] if not value else [*lines, value]
+        if len(lines) != 1:
+            raise ExtensionFailed(
+                "Enable failed: docker.service: Service has more than one ExecStart= setting, which is only allowed "
+                "for Type=oneshot services. Refusing."
+                if lines
+                else "Enable failed: docker.service: Service lacks both ExecStart= and ExecStop= setting. Refusing."
+            )
+        words = shlex.split(lines[0].lstrip("-@"))[1:]
+        pairs: list[tuple[str, str | None]] = []
+        index = 0
+        while index < len(words):
+            word = words[index]
+            if "=" in word and word.startswith("-"):
+                name, value = word.split("=", 1)
+                pairs.append((name, value))
+            elif word in ("-H", "--host") and index + 1 < len(words):
+                pairs.append((word, words[index + 1]))
+                index += 1
+            else:
+                pairs.append((word, None))
+            index += 1
+        return pairs
+
+    # DockerExtension -------------------------------------------------------------------------------------
+    def _docker_extension(
+        self, state: VMState, host_ip: str, ext_key: str, settings: dict, protected: dict
+    ) -> ExtensionOutcome:
+        docker = settings.get("docker") or {}
+        port = str(docker.get("port", "2376"))
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ExtensionFailed(f"Enable failed: invalid docker.port {port!r}")
+        options = docker.get("options") or []
+        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+            raise ExtensionFailed("Enable failed: docker.options must be a list of strings")
+        certs = protected.get("certs")
+        flags: list[str] = []
+        if certs:
+            etc = os.path.join(state.root, "etc", "docker")
+            paths = {}
+            for what, name in (("ca", "ca.pem"), ("cert", "server-cert.pem"), ("key", "server-key.pem")):
+                paths[what] = os.path.join(etc, name)
+                _write(paths[what], _decode_pem(certs.get(what), what), 0o600 if what == "key" else 0o644)
+            flags = [
+                "--tlsverify",
+                f"--tlscacert={paths['ca']}",
+                f"--tlscert={paths['cert']}",
+                f"--tlskey={paths['key']}",
+            ]
+        flags += [w for option in options for w in shlex.split(option)]
+        listen = [f"tcp://{host_ip}:{port}", "unix://{EXEC_ROOT}/docker.sock"]
+        daemon = VMDockerd(os.path.join(state.directory, "dockerd"), {}, listen, flags, hosts_as_flags=True)
+        self._replace_daemon(state, ext_key, daemon)
+        return ExtensionOutcome(True, "Enable succeeded: Docker daemon is running", started_daemon=True)
