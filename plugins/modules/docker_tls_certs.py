@@ -528,11 +528,13 @@ def main() -> None:
         request = build_request(module.params)
         result = TLSCertsManager(module, request).run()
     except (CertsError, X509Error) as exc:
-        module.fail_json(msg=str(exc))
+        error = str(exc)  # the user's to fix: a clear message, no traceback
     except OSError as exc:
         # File names in OSError are ours (paths), never key material.
-        module.fail_json(msg=f"Cannot write the certificate set: {exc.strerror}: {exc.filename}")
-    module.exit_json(**result)
+        error = f"Cannot write the certificate set: {exc.strerror}: {exc.filename}"
+    else:
+        module.exit_json(**result)
+    module.fail_json(msg=error)
 
 
 if __name__ == "__main__":
