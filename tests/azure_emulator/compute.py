@@ -153,9 +153,13 @@ class VirtualMachineKind(ComputeKind):
             "osProfile": os_profile,
             "networkProfile": {"networkInterfaces": nics},
         }
-        for key in ("securityProfile", "diagnosticsProfile", "additionalCapabilities", "priority", "userData"):
+        for key in ("securityProfile", "diagnosticsProfile", "additionalCapabilities", "priority"):
             if props.get(key) is not None:
                 stored["properties"][key] = copy.deepcopy(props[key])
+        if props.get("userData") is not None:
+            ctx.state["userData"] = props["userData"]  # returned only with $expand=userData
+        elif ctx.existing is not None and "userData" in ctx.existing.state:
+            ctx.state["userData"] = ctx.existing.state["userData"]
         if ctx.existing is not None:
             stored["properties"]["timeCreated"] = ctx.existing.properties.get("timeCreated")
         ctx.stored = stored
@@ -373,6 +377,10 @@ class VirtualMachineKind(ComputeKind):
             )
             os_disk.setdefault("diskSizeGB", 30)
             os_disk.setdefault("deleteOption", "Detach")
+            disks = f"{res.id.rsplit('/providers/', 1)[0]}/providers/Microsoft.Compute/disks"
+            for disk in res.properties["storageProfile"]["dataDisks"]:
+                disk.setdefault("name", f"{res.name}_disk{disk.get('lun', 0)}_{new_id().replace('-', '')}")
+                disk.setdefault("managedDisk", {}).setdefault("id", f"{disks}/{disk['name']}")
         res.state["etag"] = res.state.get("etag", 0) + 1
 
     def host_ip(self, arm: ResourceManager, res: Resource) -> str:
@@ -401,8 +409,11 @@ class VirtualMachineKind(ComputeKind):
                 body["resources"] = [EXTENSION.render(e, request, expand=False) for e in extensions]
         else:
             body["properties"].pop("timeCreated", None)
-        if "instanceview" in request.query.get("$expand", "").lower():
+        expand = request.query.get("$expand", "").lower()
+        if "instanceview" in expand:
             body["properties"]["instanceView"] = self.instance_view(res)
+        if "userdata" in expand and "userData" in res.state:
+            body["properties"]["userData"] = res.state["userData"]
         return body
 
     def instance_view(self, res: Resource) -> dict:

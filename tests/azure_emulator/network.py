@@ -495,15 +495,12 @@ class NetworkSecurityGroupKind(NetworkKind):
             raise _bad_request("InvalidRequestFormat", "Cannot parse the request: security rule names must be unique.")
         _check_rule_conflicts([(n, p) for n, _i, p in planned])
         stored = self.base_body(ctx, location)
-        stored["properties"] = {
-            "resourceGuid": ctx.existing.properties.get("resourceGuid") if ctx.existing else new_id()
-        }
+        stored["properties"] = {}
         stored["properties"]["defaultSecurityRules"] = [
             {
                 "name": name,
                 "id": f"{ctx.id}/defaultSecurityRules/{name}",
                 "etag": stored["etag"],
-                "type": "Microsoft.Network/networkSecurityGroups/defaultSecurityRules",
                 "properties": {
                     "description": desc, "protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
                     "sourceAddressPrefix": src, "destinationAddressPrefix": dst, "access": access,
@@ -661,9 +658,10 @@ class PublicIPAddressKind(NetworkKind):
             "publicIPAddressVersion": "IPv4",
             "publicIPAllocationMethod": method,
             "idleTimeoutInMinutes": idle,
-            "ipTags": copy.deepcopy(props.get("ipTags") or []),
             "ddosSettings": copy.deepcopy(props.get("ddosSettings") or {"protectionMode": "VirtualNetworkInherited"}),
         }
+        if props.get("ipTags"):
+            stored["properties"]["ipTags"] = copy.deepcopy(props["ipTags"])
         dns = props.get("dnsSettings") or {}
         label = dns.get("domainNameLabel")
         if label:
@@ -820,7 +818,11 @@ class NetworkInterfaceKind(NetworkKind):
         stored = self.base_body(ctx, location)
         dns = props.get("dnsSettings") or {}
         stored["properties"] = {
-            "dnsSettings": {"dnsServers": list(dns.get("dnsServers") or []), "appliedDnsServers": []},
+            "dnsSettings": {
+                "dnsServers": list(dns.get("dnsServers") or []),
+                "appliedDnsServers": [],
+                "internalDomainNameSuffix": _internal_suffix(subnet_of_primary),
+            },
             "enableAcceleratedNetworking": bool(props.get("enableAcceleratedNetworking", False)),
             "enableIPForwarding": bool(props.get("enableIPForwarding", False)),
             "vnetEncryptionSupported": False,
@@ -866,9 +868,7 @@ class NetworkInterfaceKind(NetworkKind):
                 config_props["privateIPAddressPrefixLength"] = length
             if pip is not None:
                 config_props["publicIPAddress"] = _ref(pip.id)
-            configs.append({"name": name, "id": config_id, "etag": res.body["etag"],
-                            "type": "Microsoft.Network/networkInterfaces/ipConfigurations",
-                            "properties": config_props})  # fmt: skip
+            configs.append({"name": name, "id": config_id, "etag": res.body["etag"], "properties": config_props})
         res.properties["ipConfigurations"] = configs
         res.state["configs"] = configs
         for key in ("virtualMachine", "macAddress", "primary"):
@@ -901,6 +901,15 @@ class NetworkInterfaceKind(NetworkKind):
         for key in ("virtualMachine", "primary", "macAddress"):
             res.state.pop(key, None)
             res.properties.pop(key, None)
+
+
+def _internal_suffix(subnet: Resource) -> str:
+    """Azure's per-VNet internal DNS suffix (``<random>.<region code>.internal.cloudapp.net``)."""
+    vnet = subnet.state["arm"].resources.get(subnet.parent)
+    state = vnet.state if vnet is not None else subnet.state
+    if "dns_suffix" not in state:
+        state["dns_suffix"] = f"{new_id().replace('-', '')[:26]}.bx.internal.cloudapp.net"
+    return state["dns_suffix"]
 
 
 def _next_private(arm: ResourceManager, subnet: Resource, length: int | None, exclude: Resource) -> str:
