@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.conftest import FQDN
+from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import FQDN
 
 pytestmark = pytest.mark.docker
 

@@ -20,7 +20,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api impor
     probe_daemon,
     resolve_connection,
 )
-from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.conftest import (
+from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import (
     FQDN,
     DripListener,
     SilentListener,
