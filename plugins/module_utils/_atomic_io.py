@@ -15,10 +15,12 @@ directory are atomic, so a reader sees either the old or the new content of each
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
+import time
 
-__all__ = ["AtomicBatch", "make_private_dirs", "remove_file", "write_atomic"]
+__all__ = ["AtomicBatch", "LockTimeout", "locked_dir", "make_private_dirs", "remove_file", "write_atomic"]
 
 
 def _fsync_dir(directory: str) -> None:
@@ -137,3 +139,30 @@ def remove_file(path: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+class LockTimeout(OSError):
+    """Another process held the directory lock for longer than we would wait."""
+
+
+@contextlib.contextmanager
+def locked_dir(path: str, timeout: float = 120.0, poll: float = 0.05):
+    """Hold an exclusive ``flock`` on the directory ``path`` itself (no lock file is left behind).
+
+    Runs that read, decide and write in one directory take turns, so that parallel runs (one per host)
+    see each other's files instead of each making its own.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(f"another process kept {path} locked for more than {timeout:.0f}s") from None
+                time.sleep(poll)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

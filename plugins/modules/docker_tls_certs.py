@@ -30,6 +30,8 @@ description:
   - Files are written atomically (a temp file in the same directory, then a rename). Private keys get
     O(key_mode) and certificates C(0644) whatever the umask; a directory the module creates gets C(0700).
     Keys are unencrypted PEM (PKCS#8), since dockerd cannot read encrypted keys; keep O(path) private.
+  - Runs for several hosts at once (a play over many hosts, delegated to the controller) take turns on the
+    directory through a lock on it, so the first makes the CA and the client pair and the others reuse them.
   - Uses the Python C(cryptography) library; no C(openssl) command is run.
 author:
   - dockerhost.azure contributors (@dockerhost)
@@ -287,6 +289,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import (
     AtomicBatch,
+    locked_dir,
     make_private_dirs,
     remove_file,
 )
@@ -380,9 +383,19 @@ class TLSCertsManager:
 
     # -- present --------------------------------------------------------------------------------------
     def present(self) -> dict:
-        layout, request = self.layout, self.request
+        layout = self.layout
         if os.path.exists(layout.directory) and not os.path.isdir(layout.directory):
             raise CertsError(f"path {layout.directory} exists and is not a directory")
+        if self.module.check_mode:
+            return self._present(created=[])
+        # Parallel runs (one per host, delegated to the controller) take turns on the directory, so only
+        # the first makes the CA and the client pair and the others reuse them.
+        created = make_private_dirs(layout.directory)
+        with locked_dir(layout.directory):
+            return self._present(created)
+
+    def _present(self, created: list[str]) -> dict:
+        layout, request = self.layout, self.request
         roles = ["ca", "client"] + (["server"] if layout.server_name else [])
         pairs = {role: read_pair(role, *layout.pair_paths(role)) for role in roles}
         now = datetime.datetime.now(datetime.UTC)
@@ -401,7 +414,7 @@ class TLSCertsManager:
         issued = {}
         if plan.issue and not self.module.check_mode:
             issued = issue_material(plan, request, pairs["ca"], now)
-            self._write(issued)
+            self._write(issued, created)
 
         certs = {}
         for role in roles:
@@ -439,11 +452,10 @@ class TLSCertsManager:
         }
         return result
 
-    def _write(self, issued: dict) -> None:
+    def _write(self, issued: dict, created: list[str]) -> None:
         layout, request = self.layout, self.request
-        created = make_private_dirs(layout.directory)
         if "server" in issued:
-            created += make_private_dirs(layout.server_dir)
+            created = [*created, *make_private_dirs(layout.server_dir)]
         with AtomicBatch() as batch:
             for role, material in issued.items():
                 cert_path, key_path = layout.pair_paths(role)
@@ -455,6 +467,12 @@ class TLSCertsManager:
 
     # -- absent ---------------------------------------------------------------------------------------
     def absent(self) -> dict:
+        if self.module.check_mode or not os.path.isdir(self.layout.directory):
+            return self._absent()
+        with locked_dir(self.layout.directory):
+            return self._absent()
+
+    def _absent(self) -> dict:
         layout = self.layout
         cert_exists = os.path.lexists(layout.server_cert)
         key_exists = os.path.lexists(layout.server_key)
@@ -528,13 +546,15 @@ def main() -> None:
         request = build_request(module.params)
         result = TLSCertsManager(module, request).run()
     except (CertsError, X509Error) as exc:
-        error = str(exc)  # the user's to fix: a clear message, no traceback
+        result, error = {}, str(exc)  # the user's to fix: a clear message, no traceback
     except OSError as exc:
         # File names in OSError are ours (paths), never key material.
-        error = f"Cannot write the certificate set: {exc.strerror}: {exc.filename}"
+        result, error = {}, f"Cannot write the certificate set: {exc.strerror}: {exc.filename}"
     else:
-        module.exit_json(**result)
-    module.fail_json(msg=error)
+        error = None
+    if error is not None:
+        module.fail_json(msg=error)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

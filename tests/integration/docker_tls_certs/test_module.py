@@ -377,3 +377,23 @@ def test_key_material_never_in_output(ansible_runner, lifecycle, tmp_path):
     assert "PRIVATE KEY" not in everything
     for line in key_lines(certs):
         assert line not in everything
+
+
+# --------------------------------------------------------------------------------------------------
+# Several hosts at once (a play over many VMs, delegated to the controller)
+# --------------------------------------------------------------------------------------------------
+def test_parallel_runs_for_several_hosts_share_one_ca(ansible_runner, tmp_path):
+    certs = tmp_path / "docker"
+    hosts = ("h1", "h2", "h3", "h4")
+    task = certs_task(
+        path=str(certs), server_name="{{ inventory_hostname }}", hostnames=["{{ inventory_hostname }}.test"]
+    )
+    run = ansible_runner.play([task], hosts=hosts)
+    results = {host: run.results[host][0] for host in hosts}
+    assert not any(r.get("failed") for r in results.values()), results
+    # Exactly one of them made the CA and the client pair; the others found and reused them.
+    assert sorted("ca" in r["issued"] for r in results.values()) == [False, False, False, True]
+    assert len({r["ca_fingerprint"] for r in results.values()}) == 1
+    leaves = [certs / "cert.pem"] + [certs / "servers" / host / "server-cert.pem" for host in hosts]
+    verified = openssl_verify(certs / "ca.pem", *leaves)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -23,7 +23,7 @@ MODULE = "dockerhost.azure.docker_tls_certs"
 
 @dataclass
 class PlaybookRun:
-    results: list[dict]
+    results: list[dict] | dict[str, list[dict]]
     output: str  # stdout + stderr of ansible-playbook
 
 
@@ -46,34 +46,41 @@ class AnsibleRunner:
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
         }
 
-    def play(self, tasks: list[dict], *, umask: int | None = None, verbose: bool = False) -> PlaybookRun:
+    def play(
+        self, tasks: list[dict], *, umask: int | None = None, verbose: bool = False, hosts: tuple[str, ...] = ()
+    ) -> PlaybookRun:
         """Run ``tasks`` (full task dicts) in one play; every task's registered result, in order.
 
-        Tasks never stop the play (``ignore_errors``): tests assert ``failed`` themselves.
+        Tasks never stop the play (``ignore_errors``): tests assert ``failed`` themselves. With ``hosts``,
+        the play runs on those inventory hosts at once (all local connections), and ``results`` maps each
+        host to its list.
         """
         self.count += 1
         work = self.home / f"play{self.count}"
         work.mkdir(parents=True)
-        results_file = work / "results.json"
         registered = []
         for index, task in enumerate(tasks):
             registered.append({**task, "register": f"r{index}", "ignore_errors": True})
         names = ", ".join(f"r{index}" for index in range(len(tasks)))
         registered.append(
             {
-                "ansible.builtin.copy": {"content": f"{{{{ [{names}] | to_json }}}}", "dest": str(results_file)},
+                "ansible.builtin.copy": {
+                    "content": f"{{{{ [{names}] | to_json }}}}",
+                    "dest": f"{work}/{{{{ inventory_hostname }}}}.json",
+                },
                 "check_mode": False,
                 "diff": False,
             }
         )
         playbook = work / "play.yml"
-        playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": registered}]))
-        command = [
-            str(VENV / "bin" / "ansible-playbook"),
-            str(playbook),
-            "-e",
-            f"ansible_python_interpreter={VENV / 'bin' / 'python'}",
-        ]
+        pattern = "all" if hosts else "localhost"
+        playbook.write_text(json.dumps([{"hosts": pattern, "gather_facts": False, "tasks": registered}]))
+        command = [str(VENV / "bin" / "ansible-playbook"), str(playbook)]
+        command += ["-e", f"ansible_python_interpreter={VENV / 'bin' / 'python'}"]
+        if hosts:
+            inventory = work / "inventory.ini"
+            inventory.write_text("".join(f"{host} ansible_connection=local\n" for host in hosts))
+            command += ["-i", str(inventory), "--forks", str(len(hosts))]
         if verbose:
             command.append("-vvv")
         extra = {} if umask is None else {"umask": umask}
@@ -81,8 +88,12 @@ class AnsibleRunner:
             command, capture_output=True, text=True, env=self.env(), timeout=300, check=False, **extra
         )
         output = proc.stdout + proc.stderr
-        assert results_file.exists(), f"ansible-playbook failed ({proc.returncode}):\n{output[-4000:]}"
-        return PlaybookRun(json.loads(results_file.read_text()), output)
+        by_host = {}
+        for host in hosts or ("localhost",):
+            results_file = work / f"{host}.json"
+            assert results_file.exists(), f"ansible-playbook failed ({proc.returncode}):\n{output[-4000:]}"
+            by_host[host] = json.loads(results_file.read_text())
+        return PlaybookRun(by_host if hosts else by_host["localhost"], output)
 
 
 def certs_task(check_mode: bool = False, diff: bool = False, **args) -> dict:

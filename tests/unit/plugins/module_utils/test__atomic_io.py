@@ -11,6 +11,8 @@ import pytest
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import (
     AtomicBatch,
+    LockTimeout,
+    locked_dir,
     make_private_dirs,
     remove_file,
     write_atomic,
@@ -92,3 +94,13 @@ def test_remove_file(tmp_path):
     target.write_bytes(b"")
     assert remove_file(str(target)) is True
     assert remove_file(str(target)) is False
+
+
+def test_directory_lock_makes_runs_take_turns(tmp_path):
+    # A second holder (another open file description, as another process would have) must wait.
+    waiting = locked_dir(str(tmp_path), timeout=0.2)
+    with locked_dir(str(tmp_path)), pytest.raises(LockTimeout, match=r"kept .* locked"), waiting:
+        pass
+    with locked_dir(str(tmp_path), timeout=0.2):  # released on exit
+        pass
+    assert os.listdir(tmp_path) == []  # no lock file left behind
