@@ -6,7 +6,7 @@
 
 """The Docker TLS certificate set: what is wanted, what is on disk, and what to issue.
 
-Three layers, each testable alone:
+Four steps, each testable alone:
 
 * ``build_request`` checks and normalises the options (no I/O): bad input fails here, before any write.
 * ``read_pair`` reads and parses one certificate + key pair from disk (the only I/O, read-only).

@@ -549,7 +549,7 @@ def main() -> None:
         result, error = {}, str(exc)  # the user's to fix: a clear message, no traceback
     except OSError as exc:
         # File names in OSError are ours (paths), never key material.
-        result, error = {}, f"Cannot write the certificate set: {exc.strerror}: {exc.filename}"
+        result, error = {}, f"Cannot write the certificate set to {module.params['path']}: {exc}"
     else:
         error = None
     if error is not None:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import locked_dir
 from ansible_collections.dockerhost.azure.plugins.modules import docker_tls_certs
 
 
@@ -118,3 +119,17 @@ def test_rsa_keys(run, tmp_path):
     switched = run(**h1(certs))  # back to ecdsa: leaves follow, the CA keeps its key (with a warning)
     assert switched["issued"] == ["client", "server"]
     assert "key_type/key_size apply to new keys" in json.dumps(switched["warnings"])
+
+
+def test_a_held_lock_fails_clearly(run, tmp_path, monkeypatch):
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    monkeypatch.setattr(docker_tls_certs, "locked_dir", lambda path: locked_dir(path, timeout=0.2))
+    with locked_dir(str(certs)):
+        result = run(**h1(certs))
+    assert result["failed"] is True
+    assert (
+        result["msg"]
+        == f"Cannot write the certificate set to {certs}: another process kept {certs} locked for more than 0s"
+    )
+    assert list(certs.iterdir()) == []
