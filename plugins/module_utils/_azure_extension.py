@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import traceback
 from dataclasses import dataclass, field
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
@@ -40,11 +41,19 @@ try:
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import ExtendedKeyUsageOID
-except ImportError:  # reported by the module through missing_required_lib
+except ImportError:
+    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
     x509 = serialization = ExtendedKeyUsageOID = None
-    InvalidSignature = UnsupportedAlgorithm = Exception
+
+    class _CryptographyMissingError(Exception):
+        """Placeholder: nothing here runs without cryptography (the module fails first)."""
+
+    InvalidSignature = UnsupportedAlgorithm = _CryptographyMissingError
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 __all__ = [
+    "CRYPTOGRAPHY_IMPORT_ERROR",
     "EXTENSION_KINDS",
     "CertificateSet",
     "ExtensionFailed",

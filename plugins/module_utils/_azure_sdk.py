@@ -39,9 +39,12 @@ try:
     from azure.mgmt.resource.resources import ResourceManagementClient
 except ImportError:
     AZURE_SDK_IMPORT_ERROR: str | None = traceback.format_exc()
-    # Placeholders so the names exist; nothing here runs without the SDK (the module fails first).
-    AzureError = ClientAuthenticationError = HttpResponseError = ResourceNotFoundError = Exception
-    ServiceRequestError = ServiceResponseError = Exception
+
+    class _SdkMissingError(Exception):
+        """Placeholder: nothing here runs without the SDK (the module fails first with missing_required_lib)."""
+
+    AzureError = ClientAuthenticationError = HttpResponseError = ResourceNotFoundError = _SdkMissingError
+    ServiceRequestError = ServiceResponseError = _SdkMissingError
     RetryPolicy = ComputeManagementClient = NetworkManagementClient = ResourceManagementClient = None
 else:
     AZURE_SDK_IMPORT_ERROR = None
@@ -63,10 +66,12 @@ __all__ = [
     "get_or_none",
     "location_key",
     "owned_by",
+    "pending_state",
     "plan_resource_group",
     "put_and_wait",
     "run_concurrently",
     "same_id",
+    "settled",
     "validate_location",
     "validate_resource_group",
     "validate_tags",
@@ -407,6 +412,35 @@ def delete_and_wait(action: str, begin: Callable[..., Any], *args: Any, deadline
         if isinstance(exc.__cause__, ResourceNotFoundError) or exc.status == 404:
             return
         raise
+
+
+def pending_state(resource: dict | list | None) -> str | None:
+    """The provisioning state of an operation still running on the resource (any item of a list), else None.
+
+    ARM: Succeeded, Failed and Canceled are final, and no provisioningState at all means finished.
+    """
+    items = resource if isinstance(resource, list) else [resource]
+    for item in items:
+        state = ((item or {}).get("properties") or {}).get("provisioningState")
+        if state and state.lower() not in ("succeeded", "failed", "canceled"):
+            return state
+    return None
+
+
+def settled(action: str, getter: Callable[[], Any], deadline: Deadline, interval: float = 2.0) -> Any:
+    """GET, and while another operation (an interrupted earlier run) is still busy on it, GET again.
+
+    A run that plans against a resource half-way through an update would send a conflicting write.
+    """
+    resource = getter()
+    while (state := pending_state(resource)) is not None:
+        if deadline.remaining() <= interval:
+            raise AzureDockerHostError(
+                f"{action}: still {state} after wait_timeout ({deadline.seconds:g}s); run the task again later"
+            )
+        time.sleep(interval)
+        resource = getter()
+    return resource
 
 
 def run_concurrently(tasks: dict[str, Callable[[], Any]]) -> dict[str, Any]:

@@ -32,6 +32,13 @@ NAMES = NetworkNames(SUB, "rg", "dh1")
 COMMON = {"names": NAMES, "location": "westeurope", "tags": None, "vm_name": "dh1"}
 
 
+def common(**over) -> dict:
+    """COMMON with some values replaced."""
+    merged = dict(COMMON)
+    merged.update(over)
+    return merged
+
+
 def created(step):
     """What Azure would return after creating from the step's body (ids, provisioningState added)."""
     resource = copy.deepcopy(step.body)
@@ -153,7 +160,7 @@ def test_security_group_is_a_noop_when_equal_and_updates_only_what_differs():
     assert moved.before["security_rules"][DOCKER_RULE]["destination_ports"] == ["2376"]
 
     tagged = plan_security_group(
-        actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **dict(COMMON, tags={"a": "b"})
+        actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **common(tags={"a": "b"})
     )
     assert tagged.reasons == ["tags"]
     assert tagged.body["tags"] == {"a": "b", OWNER_TAG: "dh1"}
@@ -185,7 +192,7 @@ def test_failed_provisioning_is_put_again():
 def test_resources_cannot_move():
     actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
     with pytest.raises(AzureDockerHostError, match="location"):
-        plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **dict(COMMON, location="eastus"))
+        plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **common(location="eastus"))
 
 
 # -- public IP ---------------------------------------------------------------------------------------------
@@ -215,7 +222,7 @@ def test_virtual_network():
     assert step.body["properties"]["subnets"][0]["name"] == "default"
     actual = created(step)
     assert plan_virtual_network(actual, **COMMON).action == "none"
-    retag = plan_virtual_network(actual, **dict(COMMON, tags={"env": "test"}))
+    retag = plan_virtual_network(actual, **common(tags={"env": "test"}))
     assert retag.reasons == ["tags"]
     assert retag.body["properties"]["subnets"] == actual["properties"]["subnets"]  # subnets kept as they are
     actual["properties"]["subnets"] = []
@@ -240,7 +247,7 @@ def test_nic_joins_subnet_public_ip_and_security_group():
 def test_nic_uses_a_given_subnet():
     subnet = f"/subscriptions/{SUB}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
     names = NetworkNames(SUB, "rg", "dh1", subnet)
-    step = plan_network_interface(None, **dict(COMMON, names=names))
+    step = plan_network_interface(None, **common(names=names))
     assert step.body["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] == subnet
     moved = plan_network_interface(created(step), **COMMON)
     assert moved.reasons == ["subnet_id"]

@@ -20,9 +20,11 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     delete_and_wait,
     get_or_none,
     owned_by,
+    pending_state,
     plan_resource_group,
     run_concurrently,
     same_id,
+    settled,
     validate_location,
     validate_resource_group,
     validate_tags,
@@ -245,3 +247,27 @@ def test_resource_group_plan():
     assert step.body == {"location": "westeurope", "tags": {"a": "b", OWNER_TAG: "vm"}}
     with pytest.raises(InvalidOption, match="location"):
         plan_resource_group(None, "g", None, None, "vm")
+
+
+def test_pending_state():
+    assert pending_state({"properties": {"provisioningState": "Updating"}}) == "Updating"
+    assert pending_state({"properties": {"provisioningState": "Succeeded"}}) is None
+    assert pending_state({"properties": {"provisioningState": "Failed"}}) is None
+    assert pending_state({"properties": {}}) is None  # no state: finished, says ARM
+    assert pending_state(None) is None
+    assert (
+        pending_state(
+            [{"properties": {"provisioningState": "Succeeded"}}, {"properties": {"provisioningState": "Creating"}}]
+        )
+        == "Creating"
+    )
+
+
+def test_settled_reads_again_while_an_earlier_operation_runs(monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    answers = iter(
+        [{"properties": {"provisioningState": "Creating"}}, {"properties": {"provisioningState": "Succeeded"}}]
+    )
+    assert settled("read vm", lambda: next(answers), Deadline(60)) == {"properties": {"provisioningState": "Succeeded"}}
+    with pytest.raises(AzureDockerHostError, match="still Deleting"):
+        settled("read vm", lambda: {"properties": {"provisioningState": "Deleting"}}, Deadline(1))

@@ -1,0 +1,808 @@
+#!/usr/bin/python
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: azure_docker_vm
+short_description: An Azure Linux VM whose Docker daemon accepts only clients with your TLS certificates
+version_added: 0.1.0
+description:
+  - One idempotent task from nothing to a Docker host in Azure, as C(azure vm docker create) did in 2014 - the
+    Docker daemon on the VM listens on O(docker_port) and authenticates client connections with the
+    certificates you give it (mutual TLS).
+  - "It manages, in O(resource_group) (created in O(location) if missing): a network security group
+    C(<name>-nsg) allowing SSH (22) and O(docker_port) only from O(allowed_cidrs); a Standard static public IP
+    C(<name>-ip) with DNS label O(dns_label); a virtual network C(<name>-vnet) with subnet C(default)
+    (unless O(subnet_id) names an existing subnet); a NIC C(<name>-nic); the VM O(name) with a managed OS disk;
+    and a VM extension that installs Docker and configures TLS (O(docker_install))."
+  - Independent resources (security group, public IP, virtual network) are created concurrently, then the NIC,
+    the VM and the extension. Every wait is bounded by O(wait_timeout); Azure's throttling (HTTP 429 with
+    C(Retry-After)) and transient errors are retried.
+  - Idempotent. Every managed property is compared with what exists; a run that changes nothing only reads (one
+    GET per resource) and writes nothing. A property Azure cannot change in place (O(image), O(admin_username),
+    O(ssh_public_keys), password login, O(location)) makes the task fail, naming it, instead of being ignored.
+  - Azure never returns an extension's protected settings, so the extension's C(forceUpdateTag) carries
+    SHA-256 fingerprints of the server certificate, the CA certificate and the install script, and the port
+    (public values, never a hash of a key). Rotating the server certificate or changing the script re-runs
+    the extension, and nothing else does. A failed extension fails the task with its status message and the
+    tail of the script's standard error; the next run re-applies it.
+  - Every resource the module creates carries the tag C(dockerhost-azure-vm=<name>). O(state=absent) deletes
+    exactly those (VM with its OS disk, NIC, public IP, security group, virtual network) and nothing it did not
+    create. The resource group is never deleted, since it may hold other things.
+  - Bad input (names, DNS label, admin user, password, CIDRs, port, certificate files, a key that does not match
+    its certificate) fails before any request is sent, naming the option.
+author:
+  - dockerhost.azure contributors (@dockerhost)
+requirements:
+  - azure-identity >= 1.15.0
+  - azure-mgmt-compute >= 30.0.0
+  - azure-mgmt-network >= 25.0.0
+  - azure-mgmt-resource >= 23.0.0
+  - cryptography >= 41.0
+extends_documentation_fragment:
+  - dockerhost.azure.azure
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reads what exists, reports what would be created or changed (RV(changes)) and sends no write.
+  diff_mode:
+    support: full
+    details: The diff shows the managed properties of each resource before and after; never a secret.
+  platform:
+    platforms: posix
+options:
+  resource_group:
+    description:
+      - Resource group of every resource the module manages. Created in O(location) when it does not exist.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the VM, also its Linux host name and the stem of the other resources' names (C(<name>-nsg),
+        C(<name>-ip), C(<name>-vnet), C(<name>-nic), C(<name>-osdisk)).
+      - 1-64 letters, digits and hyphens, starting and ending with a letter or digit, not only digits; the
+        derived names must also fit Azure's limits (64 characters for the virtual network).
+    type: str
+    required: true
+  location:
+    description:
+      - Azure region, for example V(westeurope). Defaults to the resource group's region; required when the
+        group does not exist yet. Resources cannot move, so an existing one elsewhere is an error.
+    type: str
+  state:
+    description:
+      - V(present) creates or updates the Docker host; V(absent) deletes what the module created for it.
+    type: str
+    choices: [present, absent]
+    default: present
+  docker_install:
+    description:
+      - The VM extension that installs Docker and gives the daemon its certificates.
+      - V(custom_script) (default, works on Azure today) runs the collection's install script through
+        C(Microsoft.Azure.Extensions/CustomScript) 2.1, the certificates and key inside protected settings. The
+        script waits for cloud-init and apt locks, installs the distribution's C(docker.io) if Docker is
+        missing, writes C(/etc/docker/ca.pem), C(server-cert.pem) (C(0444)) and C(server-key.pem) (C(0400)),
+        C(/etc/docker/daemon.json) (local socket plus C(tcp://0.0.0.0:<docker_port>) with C(tlsverify)) and a
+        systemd drop-in that removes the unit's C(-H fd://) so unit and C(daemon.json) do not conflict, and
+        restarts Docker only when that configuration changed. A C(daemon.json) it did not write is kept as
+        C(daemon.json.dockerhost-orig).
+      - V(docker_extension) uses C(Microsoft.Azure.Extensions/DockerExtension), the extension of the 2014 flow
+        (public C(docker.port), protected C(certs.ca/cert/key)). Microsoft retired it; use it only on clouds that
+        still serve it (for example an Azure Stack Hub with it in its marketplace).
+      - Switching between the two removes the other extension if it is there.
+    type: str
+    choices: [custom_script, docker_extension]
+    default: custom_script
+  docker_port:
+    description:
+      - TCP port where the daemon accepts mutual-TLS clients, opened in the security group to O(allowed_cidrs).
+      - V(2376) is Docker's TLS port; V(4243) was the 2014 default. V(2375), Docker's plain-HTTP port, is refused
+        and never opened.
+    type: int
+    default: 2376
+  allowed_cidrs:
+    description:
+      - Source networks (IPv4/IPv6 addresses or CIDRs, such as V(203.0.113.7/32)) allowed to reach SSH and
+        O(docker_port). Nothing else is allowed in.
+      - Required unless O(allow_from_anywhere=true). V(*), V(Internet), V(Any), V(0.0.0.0/0), V(::/0), or
+        ranges adding up to the whole address space are refused unless O(allow_from_anywhere=true).
+    type: list
+    elements: str
+  allow_from_anywhere:
+    description:
+      - Accept opening SSH and the Docker port to the whole internet. The daemon still demands a client
+        certificate, but a Docker API reachable from anywhere is root on the VM the moment TLS is misconfigured.
+      - Without O(allowed_cidrs), V(true) opens them to V(*).
+    type: bool
+    default: false
+  dns_label:
+    description:
+      - DNS label of the public IP; the host's name is C(<dns_label>.<location>.cloudapp.azure.com) in public
+        Azure. 3-63 lower-case letters, digits and hyphens, starting with a letter. Unique per region.
+      - Defaults to O(name) in lower case.
+      - The server certificate should name the resulting FQDN (RV(tls_hostname)); the module warns when it does not.
+    type: str
+  vm_size:
+    description:
+      - VM size. Resizing an existing VM restarts it.
+    type: str
+    default: Standard_B2s
+  image:
+    description:
+      - Marketplace image as V(publisher:offer:sku:version), or the resource id of an image. Defaults to Ubuntu
+        24.04 LTS from Canonical, latest version.
+      - Fixed at creation; a different image for an existing VM is an error. V(latest) matches any version.
+    type: str
+    default: Canonical:ubuntu-24_04-lts:server:latest
+  admin_username:
+    description:
+      - Linux administrator. 1-64 letters, digits, V(_) and V(-), not starting with a digit or V(-); names Azure
+        reserves (V(admin), V(root), V(administrator), V(user), V(test), V(guest), ...) are refused.
+      - Fixed at creation.
+    type: str
+    default: azureuser
+  ssh_public_keys:
+    description:
+      - OpenSSH public keys (the contents of C(.pub) files) allowed to log in as O(admin_username).
+      - At least one of O(ssh_public_keys) and O(admin_password) is required. With keys only, password login is
+        disabled.
+      - Fixed at creation (Azure does not change them in place; use the VMAccess extension or C(az vm user)).
+    type: list
+    elements: str
+  admin_password:
+    description:
+      - Password of O(admin_username); enables password login over SSH. Azure's rules apply (6-72 characters,
+        3 of lower case, upper case, digit, special character; common passwords refused).
+      - Only sent when the VM is created (Azure never returns it, so it is not compared). Never logged or returned.
+    type: str
+  tags:
+    description:
+      - Tags of the security group, public IP, virtual network, NIC and VM. When set, these are exactly the tags
+        (plus the module's C(dockerhost-azure-vm) tag on what it created); when unset, existing tags are left alone.
+      - A tag change only updates tags; the extension does not re-run.
+    type: dict
+  subnet_id:
+    description:
+      - Resource id of an existing subnet for the NIC. No virtual network is then created (and
+        O(state=absent) leaves the subnet alone). It must be in O(location).
+    type: str
+  ca_cert:
+    description:
+      - PEM file of the CA (or CAs) whose client certificates the daemon accepts, for example
+        RV(dockerhost.azure.docker_tls_certs#module:ca_cert).
+      - Required with O(state=present).
+    type: path
+  server_cert:
+    description:
+      - PEM file of the daemon's certificate, issued by O(ca_cert) for the host's FQDN, for example
+        RV(dockerhost.azure.docker_tls_certs#module:server_cert).
+      - Required with O(state=present).
+    type: path
+  server_key:
+    description:
+      - PEM file of the key of O(server_cert) (unencrypted). Its content only travels in the extension's
+        protected settings.
+      - Required with O(state=present).
+    type: path
+  wait_timeout:
+    description:
+      - Seconds the whole task may wait for Azure (operations, retries, the extension's run). When it passes,
+        the task fails; the operations continue in Azure and a new run converges.
+    type: int
+    default: 1800
+seealso:
+  - module: dockerhost.azure.docker_tls_certs
+    description: Creates the CA, client and server certificates this module installs.
+  - module: dockerhost.azure.docker_host_probe
+    description: Checks that the daemon answers over mutual TLS, using RV(docker_host) and RV(tls_hostname).
+  - name: Azure built-in role Virtual Machine Contributor
+    description: With Network Contributor, the least-privilege roles on the resource group (see the notes).
+    link: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
+notes:
+  - "Least privilege: on the resource group, the built-in roles C(Virtual Machine Contributor) and
+    C(Network Contributor) (or a custom role with C(Microsoft.Compute/virtualMachines/*),
+    C(Microsoft.Compute/virtualMachines/extensions/*), C(Microsoft.Compute/disks/delete),
+    C(Microsoft.Network/networkSecurityGroups/*), C(Microsoft.Network/publicIPAddresses/*),
+    C(Microsoft.Network/virtualNetworks/*), C(Microsoft.Network/networkInterfaces/*) and
+    C(Microsoft.Resources/subscriptions/resourceGroups/read)). Creating the resource group needs
+    C(Microsoft.Resources/subscriptions/resourceGroups/write) on the subscription; create it beforehand to avoid
+    granting that."
+  - With O(subnet_id) in another group, the identity also needs
+    C(Microsoft.Network/virtualNetworks/subnets/join/action) there.
+"""
+
+EXAMPLES = r"""
+- name: Certificates, shared by every Docker host (as ~/.docker was in 2014)
+  dockerhost.azure.docker_tls_certs:
+    server_name: dockerhost1
+    hostnames: [dockerhost1.westeurope.cloudapp.azure.com]
+  register: certs
+
+- name: A Docker host reachable only from the office, over mutual TLS
+  dockerhost.azure.azure_docker_vm:
+    resource_group: docker-hosts
+    location: westeurope
+    name: dockerhost1
+    allowed_cidrs: [203.0.113.0/24]
+    ssh_public_keys:
+      - "{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"
+    ca_cert: "{{ certs.ca_cert }}"
+    server_cert: "{{ certs.server_cert }}"
+    server_key: "{{ certs.server_key }}"
+    tags:
+      owner: platform-team
+  register: host
+
+- name: Talk to it
+  dockerhost.azure.docker_host_probe:
+    docker_host: "{{ host.docker_host }}"
+    tls_hostname: "{{ host.tls_hostname }}"
+    wait_timeout: 300
+
+- name: The 2014 flow, on a cloud that still serves the DockerExtension, on its 2014 port
+  dockerhost.azure.azure_docker_vm:
+    resource_group: docker-hosts
+    name: dockerhost2
+    docker_install: docker_extension
+    docker_port: 4243
+    allowed_cidrs: [203.0.113.0/24]
+    ssh_public_keys: ["{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"]
+    ca_cert: "{{ certs.ca_cert }}"
+    server_cert: "{{ certs.server_cert }}"
+    server_key: "{{ certs.server_key }}"
+
+- name: Azure Stack Hub, credentials from the environment (AWX's Azure credential)
+  dockerhost.azure.azure_docker_vm:
+    cloud_environment: https://management.local.azurestack.external/metadata/endpoints?api-version=2022-09-01
+    resource_group: docker-hosts
+    location: local
+    name: dockerhost3
+    allowed_cidrs: [10.20.0.0/16]
+    admin_password: "{{ vault_admin_password }}"
+    ca_cert: "{{ certs.ca_cert }}"
+    server_cert: "{{ certs.server_cert }}"
+    server_key: "{{ certs.server_key }}"
+
+- name: Remove the host and everything the module created for it
+  dockerhost.azure.azure_docker_vm:
+    resource_group: docker-hosts
+    name: dockerhost1
+    state: absent
+"""
+
+RETURN = r"""
+fqdn:
+  description: The public IP's DNS name. V(null) in check mode before it exists.
+  returned: state is present
+  type: str
+  sample: dockerhost1.westeurope.cloudapp.azure.com
+public_ip:
+  description: The VM's public IPv4 address.
+  returned: state is present
+  type: str
+  sample: 20.50.1.2
+private_ip:
+  description: The NIC's private address.
+  returned: state is present
+  type: str
+  sample: 10.0.0.4
+docker_host:
+  description: Where a Docker client connects, C(tcp://<fqdn>:<docker_port>) (the public IP when there is no FQDN).
+  returned: state is present
+  type: str
+  sample: tcp://dockerhost1.westeurope.cloudapp.azure.com:2376
+tls_hostname:
+  description: The name the server certificate must carry and clients verify (the FQDN).
+  returned: state is present
+  type: str
+  sample: dockerhost1.westeurope.cloudapp.azure.com
+vm_id:
+  description: Azure's unique id of the VM (C(vmId)).
+  returned: state is present and the VM exists
+  type: str
+  sample: 0f2a4e2c-7c4c-4a55-9f2e-4e0a4c0f3b11
+resource_ids:
+  description: Resource ids of what the module manages, by kind.
+  returned: always
+  type: dict
+  sample:
+    resource_group: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/docker-hosts
+    virtual_machine: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/docker-hosts/providers/\
+      Microsoft.Compute/virtualMachines/dockerhost1"
+extension:
+  description: The Docker-installing extension and its outcome.
+  returned: state is present
+  type: dict
+  contains:
+    name:
+      description: Extension name on the VM.
+      type: str
+      sample: docker-install
+    type:
+      description: Publisher and type.
+      type: str
+      sample: Microsoft.Azure.Extensions.CustomScript
+    provisioning_state:
+      description: Azure's provisioning state (V(Succeeded), V(Failed), ...).
+      type: str
+      sample: Succeeded
+    status_message:
+      description: The extension's status message (for the install script, its output tail).
+      type: str
+      sample: "Enable succeeded: dockerhost: Docker demands mutual TLS on tcp://0.0.0.0:2376"
+changes:
+  description: What was (or in check mode would be) created, updated or deleted, and which managed properties differed.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {resource: network_security_group, name: dockerhost1-nsg, action: update, properties: [tags]}
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
+    AZURE_AUTH_ARGSPEC,
+    AZURE_IDENTITY_IMPORT_ERROR,
+    build_credential,
+    plan_credential,
+    resolve_cloud,
+    subscription_from_cli,
+    validate_cloud_environment,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    EXTENSION_KINDS,
+    ExtensionFailed,
+    delete_extension,
+    extension_outcome,
+    failure_text,
+    get_extension,
+    list_extensions,
+    load_certificates,
+    names_host,
+    plan_extensions,
+    put_extension,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
+    NetworkNames,
+    delete_network_resource,
+    get_network_resource,
+    plan_network_interface,
+    plan_public_ip,
+    plan_security_group,
+    plan_virtual_network,
+    put_network_resource,
+    validate_allowed_cidrs,
+    validate_dns_label,
+    validate_docker_port,
+    validate_subnet_id,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
+    AZURE_SDK_IMPORT_ERROR,
+    AzureDockerHostError,
+    Deadline,
+    InvalidOption,
+    Step,
+    build_clients,
+    call,
+    get_or_none,
+    location_key,
+    owned_by,
+    plan_resource_group,
+    run_concurrently,
+    settled,
+    validate_location,
+    validate_resource_group,
+    validate_tags,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
+    VmSpec,
+    delete_vm,
+    get_vm,
+    parse_image,
+    plan_vm,
+    put_vm,
+    validate_admin_password,
+    validate_admin_username,
+    validate_ssh_public_keys,
+    validate_vm_name,
+    validate_vm_size,
+    vm_id,
+)
+
+NETWORK_KINDS = ("network_security_group", "public_ip", "virtual_network", "network_interface")
+
+
+def argument_spec() -> dict:
+    spec = dict(AZURE_AUTH_ARGSPEC)
+    spec.update(
+        resource_group={"type": "str", "required": True},
+        name={"type": "str", "required": True},
+        location={"type": "str"},
+        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+        docker_install={"type": "str", "default": "custom_script", "choices": sorted(EXTENSION_KINDS)},
+        docker_port={"type": "int", "default": 2376},
+        allowed_cidrs={"type": "list", "elements": "str"},
+        allow_from_anywhere={"type": "bool", "default": False},
+        dns_label={"type": "str"},
+        vm_size={"type": "str", "default": "Standard_B2s"},
+        image={"type": "str", "default": "Canonical:ubuntu-24_04-lts:server:latest"},
+        admin_username={"type": "str", "default": "azureuser"},
+        ssh_public_keys={"type": "list", "elements": "str", "no_log": False},
+        admin_password={"type": "str", "no_log": True},
+        tags={"type": "dict"},
+        subnet_id={"type": "str"},
+        ca_cert={"type": "path"},
+        server_cert={"type": "path"},
+        server_key={"type": "path", "no_log": False},
+        wait_timeout={"type": "int", "default": 1800},
+    )
+    return spec
+
+
+def validate(params: dict) -> dict:
+    """Every input check, before any request; returns the cleaned inputs (raises InvalidOption)."""
+    inputs = {
+        "credential": plan_credential(params),
+        "cloud_environment": validate_cloud_environment(params["cloud_environment"]),
+        "resource_group": validate_resource_group(params["resource_group"]),
+        "name": validate_vm_name(params["name"]),
+        "location": validate_location(params["location"]),
+        "tags": validate_tags(params["tags"]),
+        "subnet_id": validate_subnet_id(params["subnet_id"]),
+    }
+    NetworkNames("", inputs["resource_group"], inputs["name"]).check_lengths()
+    if params["wait_timeout"] < 1:
+        raise InvalidOption("wait_timeout", "must be a positive number of seconds")
+    if params["state"] == "absent":
+        return inputs
+    keys = validate_ssh_public_keys(params["ssh_public_keys"])
+    password = validate_admin_password(params["admin_password"])
+    if not keys and password is None:
+        raise InvalidOption("ssh_public_keys", "give ssh_public_keys or admin_password (or both) to log in to the VM")
+    missing = [o for o in ("ca_cert", "server_cert", "server_key") if not params[o]]
+    if missing:
+        raise InvalidOption(missing[0], "ca_cert, server_cert and server_key are required with state=present")
+    inputs.update(
+        docker_port=validate_docker_port(params["docker_port"]),
+        sources=validate_allowed_cidrs(params["allowed_cidrs"], params["allow_from_anywhere"]),
+        dns_label=validate_dns_label(params["dns_label"], params["name"]),
+        vm_size=validate_vm_size(params["vm_size"]),
+        image=parse_image(params["image"]),
+        admin_username=validate_admin_username(params["admin_username"]),
+        ssh_public_keys=tuple(keys),
+        admin_password=password,
+        certs=load_certificates(params["ca_cert"], params["server_cert"], params["server_key"]),
+        extension_kind=EXTENSION_KINDS[params["docker_install"]],
+    )
+    return inputs
+
+
+def _primary_private_ip(nic: dict | None) -> str | None:
+    for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
+        props = config.get("properties") or {}
+        if props.get("primary", True):
+            return props.get("privateIPAddress")
+    return None
+
+
+class DockerHostVM:
+    """Reads what exists, plans, applies the plan (or only reports it in check mode)."""
+
+    def __init__(self, module: AnsibleModule, inputs: dict, clients, deadline: Deadline):
+        self.module = module
+        self.inputs = inputs
+        self.clients = clients
+        self.deadline = deadline
+        self.rg = inputs["resource_group"]
+        self.name = inputs["name"]
+        self.names = NetworkNames(clients.subscription_id, self.rg, self.name, inputs["subnet_id"])
+        self.wrote = False  # whether Azure accepted a write (for ``changed`` when a later step fails)
+
+    def _write(self, func, *args):
+        """Run one write; a 4xx rejection changed nothing, anything else may have."""
+        try:
+            result = func(*args)
+        except AzureDockerHostError as exc:
+            if not (exc.status and 400 <= exc.status < 500):
+                self.wrote = True
+            raise
+        self.wrote = True
+        return result
+
+    # -- reading -------------------------------------------------------------------------------------
+    def read_group(self) -> dict | None:
+        return get_or_none(
+            f"read resource group {self.rg!r}",
+            self.clients.resource.resource_groups.get,
+            self.rg,
+            deadline=self.deadline,
+        )
+
+    def read_resources(self) -> dict:
+        """One GET per resource, concurrently (more only while an earlier run's operation is still busy)."""
+        getters = {
+            kind: (lambda k=kind: get_network_resource(self.clients, k, self.rg, self._network_name(k), self.deadline))
+            for kind in NETWORK_KINDS
+            if not (kind == "virtual_network" and self.inputs["subnet_id"])
+        }
+        getters["virtual_machine"] = lambda: get_vm(self.clients, self.rg, self.name, self.deadline)
+        getters["extensions"] = lambda: list_extensions(self.clients, self.rg, self.name, self.deadline)
+        return run_concurrently(
+            {kind: (lambda k=kind: settled(f"read {k}", getters[k], self.deadline)) for kind in getters}
+        )
+
+    def _network_name(self, kind: str) -> str:
+        return {
+            "network_security_group": self.names.security_group,
+            "public_ip": self.names.public_ip,
+            "virtual_network": self.names.virtual_network,
+            "network_interface": self.names.network_interface,
+        }[kind]
+
+    # -- present -------------------------------------------------------------------------------------
+    def plan_present(self, group: dict | None, actual: dict) -> list:
+        i = self.inputs
+        rg_step = plan_resource_group(group, self.rg, i["location"], i["tags"], self.name)
+        # The group's region is only a default: resources may live elsewhere.
+        location = i["location"] or location_key((group or {}).get("location"))
+        common = {"names": self.names, "location": location, "tags": i["tags"], "vm_name": self.name}
+        steps = [
+            rg_step,
+            plan_security_group(
+                actual.get("network_security_group"), sources=i["sources"], docker_port=i["docker_port"], **common
+            ),
+            plan_public_ip(actual.get("public_ip"), dns_label=i["dns_label"], **common),
+        ]
+        if not i["subnet_id"]:
+            steps.append(plan_virtual_network(actual.get("virtual_network"), **common))
+        steps.append(plan_network_interface(actual.get("network_interface"), **common))
+        spec = VmSpec(
+            name=self.name,
+            location=location,
+            vm_size=i["vm_size"],
+            image=i["image"],
+            admin_username=i["admin_username"],
+            ssh_public_keys=i["ssh_public_keys"],
+            admin_password=i["admin_password"],
+            nic_id=self.names.id("network_interface"),
+            tags=i["tags"],
+        )
+        steps.append(plan_vm(actual.get("virtual_machine"), spec))
+        steps.extend(
+            plan_extensions(
+                actual.get("extensions") or [],
+                option=i["extension_kind"].option,
+                port=i["docker_port"],
+                certs=i["certs"],
+                location=location,
+                vm_name=self.name,
+            )
+        )
+        return steps
+
+    def apply_present(self, steps: list, actual: dict) -> dict:
+        """Apply changed steps in dependency order; returns the resources as they now are."""
+        by_kind = {s.kind: s for s in steps if s.kind != "extension"}
+        current = dict(actual)
+        if by_kind["resource_group"].changed:
+            self._write(self._create_group, by_kind["resource_group"].body)
+        independent = {
+            kind: (lambda s=by_kind[kind]: self._write(put_network_resource, self.clients, s, self.rg, self.deadline))
+            for kind in ("network_security_group", "public_ip", "virtual_network")
+            if kind in by_kind and by_kind[kind].changed
+        }
+        current.update(run_concurrently(independent))
+        if by_kind["network_interface"].changed:
+            current["network_interface"] = self._write(
+                put_network_resource, self.clients, by_kind["network_interface"], self.rg, self.deadline
+            )
+        if by_kind["virtual_machine"].changed:
+            current["virtual_machine"] = self._write(
+                put_vm, self.clients, by_kind["virtual_machine"], self.rg, self.deadline
+            )
+        ours = None
+        for step in (s for s in steps if s.kind == "extension"):
+            if step.action == "delete":
+                self._write(delete_extension, self.clients, self.rg, self.name, step.name, self.deadline)
+            elif step.changed:
+                ours = step
+        if ours is not None:
+            self._run_extension(ours)
+            current["extension"] = get_extension(self.clients, self.rg, self.name, ours.name, self.deadline)
+        return current
+
+    def _run_extension(self, step) -> None:
+        try:
+            self._write(put_extension, self.clients, step, self.rg, self.name, self.deadline)
+        except AzureDockerHostError as exc:
+            found = get_extension(self.clients, self.rg, self.name, step.name, self.deadline)
+            if found is None or (found.get("properties") or {}).get("provisioningState") != "Failed":
+                raise
+            kind = self.inputs["extension_kind"]
+            raise ExtensionFailed(
+                f"the {kind.type} extension {step.name!r} failed on VM {self.name!r}: {failure_text(found)}",
+                extension_outcome(found, kind),
+            ) from exc
+
+    def present(self) -> dict:
+        group = self.read_group()
+        actual = self.read_resources() if group is not None else {}
+        steps = self.plan_present(group, actual)
+        changed = any(s.changed for s in steps)
+        current = actual
+        if changed and not self.module.check_mode:
+            current = self.apply_present(steps, actual)
+        return self.result_present(steps, current)
+
+    def result_present(self, steps: list, current: dict) -> dict:
+        i = self.inputs
+        pip_props = (current.get("public_ip") or {}).get("properties") or {}
+        fqdn = (pip_props.get("dnsSettings") or {}).get("fqdn")
+        public_ip = pip_props.get("ipAddress")
+        vm = current.get("virtual_machine") or {}
+        extension = current.get("extension")
+        if extension is None:
+            extension = next(
+                (
+                    e
+                    for e in current.get("extensions") or []
+                    if (e.get("name") or "").lower() == i["extension_kind"].name.lower()
+                ),
+                None,
+            )
+        if fqdn and not names_host(i["certs"].server_dns_names, fqdn):
+            self.module.warn(
+                f"server_cert has no DNS name {fqdn}: clients verifying the host name will reject the daemon; "
+                "issue the server certificate for that name (docker_tls_certs hostnames)"
+            )
+        host = fqdn or public_ip
+        result = self._common_result(steps)
+        result.update(
+            fqdn=fqdn,
+            public_ip=public_ip,
+            private_ip=_primary_private_ip(current.get("network_interface")),
+            docker_host=f"tcp://{host}:{i['docker_port']}" if host else None,
+            tls_hostname=fqdn,
+            vm_id=(vm.get("properties") or {}).get("vmId"),
+            extension=extension_outcome(extension, i["extension_kind"]),
+        )
+        return result
+
+    # -- absent --------------------------------------------------------------------------------------
+    def absent(self) -> dict:
+        group = self.read_group()
+        actual = self.read_resources() if group is not None else {}
+        steps = []
+        vm = actual.get("virtual_machine")
+        if owned_by(vm, self.name):
+            steps.append(Step("virtual_machine", self.name, "delete", before={"tags": vm.get("tags")}, after=None))
+        elif vm is not None:
+            for ext in actual.get("extensions") or []:
+                if owned_by(ext, self.name):
+                    steps.append(Step("extension", ext["name"], "delete", before={"tags": ext.get("tags")}, after=None))
+        for kind in NETWORK_KINDS:
+            resource = actual.get(kind)
+            if owned_by(resource, self.name):
+                steps.append(Step(kind, resource["name"], "delete", before={"tags": resource.get("tags")}, after=None))
+        if steps and not self.module.check_mode:
+            self.apply_absent(steps)
+        return self._common_result(steps)
+
+    def apply_absent(self, steps: list) -> None:
+        """VM first (its extensions and OS disk go with it), then the NIC, then the rest concurrently."""
+        kinds = {s.kind: s for s in steps if s.kind != "extension"}
+        for step in steps:
+            if step.kind == "extension":
+                self._write(delete_extension, self.clients, self.rg, self.name, step.name, self.deadline)
+        if "virtual_machine" in kinds:
+            self._write(delete_vm, self.clients, self.rg, self.name, self.deadline)
+        if "network_interface" in kinds:
+            self._delete_network("network_interface", kinds["network_interface"].name)
+        run_concurrently(
+            {
+                kind: (lambda k=kind: self._delete_network(k, kinds[k].name))
+                for kind in ("network_security_group", "public_ip", "virtual_network")
+                if kind in kinds
+            }
+        )
+
+    def _delete_network(self, kind: str, name: str) -> None:
+        self._write(delete_network_resource, self.clients, kind, self.rg, name, self.deadline)
+
+    def _create_group(self, body: dict) -> None:
+        call(
+            f"create resource group {self.rg!r}",
+            self.clients.resource.resource_groups.create_or_update,
+            self.rg,
+            body,
+            deadline=self.deadline,
+        )
+
+    # -- shared --------------------------------------------------------------------------------------
+    def _resource_ids(self) -> dict:
+        sub = self.clients.subscription_id
+        ids = {
+            "resource_group": f"/subscriptions/{sub}/resourceGroups/{self.rg}",
+            "network_security_group": self.names.id("network_security_group"),
+            "public_ip": self.names.id("public_ip"),
+            "subnet": self.names.subnet_id,
+            "network_interface": self.names.id("network_interface"),
+            "virtual_machine": vm_id(sub, self.rg, self.name),
+        }
+        if not self.inputs["subnet_id"]:
+            ids["virtual_network"] = self.names.id("virtual_network")
+        if "extension_kind" in self.inputs:
+            ids["extension"] = f"{ids['virtual_machine']}/extensions/{self.inputs['extension_kind'].name}"
+        return ids
+
+    def _common_result(self, steps: list) -> dict:
+        changed_steps = [s for s in steps if s.changed]
+        result = {
+            "changed": bool(changed_steps),
+            "resource_ids": self._resource_ids(),
+            "changes": [
+                {"resource": s.kind, "name": s.name, "action": s.action, "properties": list(s.reasons)}
+                for s in changed_steps
+            ],
+        }
+        if self.module._diff:
+            result["diff"] = {
+                "before": {_diff_key(s): s.before for s in changed_steps},
+                "after": {_diff_key(s): s.after for s in changed_steps},
+            }
+        return result
+
+
+def _diff_key(step) -> str:
+    return f"extension {step.name}" if step.kind == "extension" else step.kind
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    for library, error in (
+        ("azure-identity", AZURE_IDENTITY_IMPORT_ERROR),
+        ("azure-mgmt-compute, azure-mgmt-network and azure-mgmt-resource", AZURE_SDK_IMPORT_ERROR),
+        ("cryptography", CRYPTOGRAPHY_IMPORT_ERROR),
+    ):
+        if error:
+            module.fail_json(msg=missing_required_lib(library), exception=error)
+
+    deadline = Deadline(module.params["wait_timeout"])
+    try:
+        inputs = validate(module.params)
+    except InvalidOption as exc:
+        module.fail_json(msg=exc.message, option=exc.option)
+    if "certs" in inputs:
+        # Defence in depth: Ansible masks these wherever they would appear in results or errors.
+        module.no_log_values.add(inputs["certs"].key_pem.decode())
+
+    manager = None
+    try:
+        cloud = resolve_cloud(inputs["cloud_environment"], timeout=min(30.0, deadline.remaining()))
+        plan = inputs["credential"]
+        subscription = plan.subscription_id or subscription_from_cli()
+        credential = build_credential(plan, cloud)
+        clients = build_clients(
+            credential, subscription, cloud.resource_manager, cloud.scopes, module.params["wait_timeout"]
+        )
+        manager = DockerHostVM(module, inputs, clients, deadline)
+        result = manager.present() if module.params["state"] == "present" else manager.absent()
+    except ExtensionFailed as exc:
+        module.fail_json(msg=exc.message, extension=exc.outcome, changed=True)
+    except InvalidOption as exc:
+        module.fail_json(msg=exc.message, option=exc.option)
+    except AzureDockerHostError as exc:
+        wrote = manager is not None and manager.wrote
+        module.fail_json(msg=exc.message, changed=wrote, exception=traceback.format_exc(), **exc.facts())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
