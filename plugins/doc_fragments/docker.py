@@ -38,10 +38,11 @@ options:
       - Directory with C(ca.pem), C(cert.pem) and C(key.pem), as M(dockerhost.azure.docker_tls_certs) writes
         them and the Docker CLI reads them. Each file is used when present, unless O(ca_cert), O(client_cert)
         or O(client_key) names another.
-      - If not set in the task, E(DOCKER_CERT_PATH) is used when set, otherwise C(~/.docker).
-      - When set (in the task or through E(DOCKER_CERT_PATH)) it must be an existing directory; C(cert.pem)
-        without C(key.pem) there (or the reverse) is an error.
+      - If not set in the task, E(DOCKER_CERT_PATH) is used when it is set to a non-empty value.
+      - A directory other than the default must exist; C(cert.pem) without C(key.pem) there (or the reverse)
+        is an error.
     type: path
+    default: ~/.docker
   ca_cert:
     description:
       - PEM file of the CA that issued the daemon's certificate. Defaults to C(ca.pem) in O(cert_path).

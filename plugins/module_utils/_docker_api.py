@@ -137,7 +137,7 @@ DOCKER_CONNECTION_ARGUMENT_SPEC = {
         "fallback": (_env_nonempty, ["DOCKER_HOST"]),
     },
     "tls_verify": {"type": "bool", "default": True, "fallback": (_env_tls_verify,)},
-    "cert_path": {"type": "path", "fallback": (_env_nonempty, ["DOCKER_CERT_PATH"])},
+    "cert_path": {"type": "path", "default": DEFAULT_CERT_PATH, "fallback": (_env_nonempty, ["DOCKER_CERT_PATH"])},
     "ca_cert": {"type": "path"},
     "client_cert": {"type": "path"},
     "client_key": {"type": "path"},
@@ -299,9 +299,9 @@ def resolve_connection(params: Mapping) -> ConnectionSettings:
         # A local socket is protected by file permissions; the TLS options do not apply.
         return ConnectionSettings(endpoint, tls_verify=tls_verify, timeout=timeout, ca_source="")
 
-    cert_path_option = params.get("cert_path")
-    cert_dir = os.path.expanduser(cert_path_option or DEFAULT_CERT_PATH)
-    if cert_path_option and not os.path.isdir(cert_dir):
+    cert_dir = os.path.expanduser(params.get("cert_path") or DEFAULT_CERT_PATH)
+    # The default may be missing (then: system CA store, no client certificate); a directory asked for must exist.
+    if cert_dir != os.path.expanduser(DEFAULT_CERT_PATH) and not os.path.isdir(cert_dir):
         raise _invalid(f"cert_path {cert_dir} is not a directory (it should hold ca.pem, cert.pem and key.pem)")
 
     ca_cert, ca_source = _resolve_ca(params.get("ca_cert"), cert_dir)

@@ -74,3 +74,11 @@ def probe_world(tmp_path_factory):
     finally:
         with ThreadPoolExecutor(len(daemons)) as pool:
             list(pool.map(DockerDaemon.stop, daemons))
+
+
+@pytest.fixture(autouse=True)
+def no_docker_environment(monkeypatch, tmp_path):
+    """No DOCKER_* variables and an empty home: the developer's ~/.docker stays out of the tests."""
+    for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))

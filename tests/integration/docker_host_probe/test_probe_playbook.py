@@ -38,6 +38,7 @@ def run_play(tasks: list[dict], home: pathlib.Path, env: dict[str, str] | None =
     run_env.update(
         ANSIBLE_COLLECTIONS_PATH=str(VENV),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+        HOME=str(home),  # no ~/.docker of the developer's, no ~/.ansible
         ANSIBLE_HOME=str(home / "ansible-home"),
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",

@@ -43,10 +43,12 @@ from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 ENV_NAMES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME")
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No DOCKER_* variables and an empty home: the developer's ~/.docker stays out of the tests."""
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return monkeypatch
 
 
@@ -127,7 +129,7 @@ def test_defaults_without_environment(clean_env):
     params = validate({})
     assert params["docker_host"] == DEFAULT_DOCKER_HOST
     assert params["tls_verify"] is True
-    assert params["cert_path"] is None
+    assert params["cert_path"] == os.path.expanduser("~/.docker")
     assert params["tls_hostname"] is None
     assert params["timeout"] == 10.0
 

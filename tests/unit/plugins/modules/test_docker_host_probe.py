@@ -17,9 +17,11 @@ UNROUTED = "tcp://203.0.113.10:2376"
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
+def clean_env(monkeypatch, tmp_path):
+    """No DOCKER_* variables and an empty home: the developer's ~/.docker stays out of the tests."""
     for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return monkeypatch
 
 
