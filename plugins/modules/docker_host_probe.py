@@ -60,6 +60,8 @@ notes:
 seealso:
   - module: dockerhost.azure.docker_tls_certs
     description: Creates the CA, server and client certificates this module uses.
+  - module: dockerhost.azure.azure_docker_vm
+    description: Creates the Docker host on Azure; its C(docker_host) and C(tls_hostname) results feed this module.
   - name: Protect the Docker daemon socket
     description: Docker's guide to mutual TLS for the Docker API.
     link: https://docs.docker.com/engine/security/protect-access/
