@@ -101,7 +101,7 @@ class Arm:
             "location": location,
             "properties": {
                 "hardwareProfile": {"vmSize": "Standard_B2s"},
-                "storageProfile": {"imageReference": IMAGE, "osDisk": {"createOption": "FromImage"}},
+                "storageProfile": {"imageReference": dict(IMAGE), "osDisk": {"createOption": "FromImage"}},
                 "osProfile": os_profile,
                 "networkProfile": {"networkInterfaces": [{"id": nic_id}]},
             },
