@@ -12,12 +12,12 @@ tested; building the azure-identity object and reading a metadata URL are thin f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
 import subprocess
-import traceback
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -30,25 +30,19 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
 
 try:
     import requests
-    from azure.identity import (
-        AzureCliCredential,
-        ClientSecretCredential,
-        DefaultAzureCredential,
-        ManagedIdentityCredential,
-        WorkloadIdentityCredential,
-    )
-except ImportError:
-    AZURE_IDENTITY_IMPORT_ERROR: str | None = traceback.format_exc()
+except ImportError:  # azure-core depends on it; reported with the SDK
     requests = None
-    AzureCliCredential = ClientSecretCredential = DefaultAzureCredential = None
-    ManagedIdentityCredential = WorkloadIdentityCredential = None
-else:
-    AZURE_IDENTITY_IMPORT_ERROR = None
+
+# azure-identity is loaded when a credential is built (after input checks); its presence is checked first.
+try:
+    AZURE_IDENTITY_MISSING = importlib.util.find_spec("azure.identity") is None
+except ImportError:
+    AZURE_IDENTITY_MISSING = True
 
 __all__ = [
     "AUTH_SOURCES",
     "AZURE_AUTH_ARGSPEC",
-    "AZURE_IDENTITY_IMPORT_ERROR",
+    "AZURE_IDENTITY_MISSING",
     "Cloud",
     "CredentialPlan",
     "build_credential",
@@ -300,6 +294,14 @@ def plan_credential(params: dict) -> CredentialPlan:
 
 def build_credential(plan: CredentialPlan, cloud: Cloud):
     """The azure-identity credential for the plan, aimed at the cloud's authority."""
+    from azure.identity import (  # noqa: PLC0415 - loaded only once the input is known to be good
+        AzureCliCredential,
+        ClientSecretCredential,
+        DefaultAzureCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    )
+
     discovery = {"disable_instance_discovery": True} if cloud.custom else {}
     tenant = cloud.tenant_override or plan.tenant
     if plan.kind == "client_secret":

@@ -14,6 +14,7 @@ It also holds what every resource shares: resource ids, locations, tags, and the
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 import threading
@@ -34,9 +35,6 @@ try:
         ServiceResponseError,
     )
     from azure.core.pipeline.policies import RetryPolicy
-    from azure.mgmt.compute import ComputeManagementClient
-    from azure.mgmt.network import NetworkManagementClient
-    from azure.mgmt.resource.resources import ResourceManagementClient
 except ImportError:
     AZURE_SDK_IMPORT_ERROR: str | None = traceback.format_exc()
 
@@ -45,12 +43,35 @@ except ImportError:
 
     AzureError = ClientAuthenticationError = HttpResponseError = ResourceNotFoundError = _SdkMissingError
     ServiceRequestError = ServiceResponseError = _SdkMissingError
-    RetryPolicy = ComputeManagementClient = NetworkManagementClient = ResourceManagementClient = None
+    RetryPolicy = None
 else:
     AZURE_SDK_IMPORT_ERROR = None
 
+# The management clients take about a second to import: they are loaded when the first client is built,
+# so bad input fails at once. Their presence is checked up front (missing_required_lib).
+MGMT_PACKAGES = {
+    "azure.mgmt.compute": "azure-mgmt-compute",
+    "azure.mgmt.network": "azure-mgmt-network",
+    "azure.mgmt.resource": "azure-mgmt-resource",
+}
+
+
+def missing_mgmt_packages() -> list[str]:
+    """Distribution names of the management SDKs that are not installed."""
+    missing = []
+    for module, distribution in MGMT_PACKAGES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:  # a parent package (azure, azure.mgmt) is missing
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
+
+
 __all__ = [
     "AZURE_SDK_IMPORT_ERROR",
+    "MGMT_PACKAGES",
     "OWNER_TAG",
     "RETRYABLE_CODES",
     "AzureDockerHostError",
@@ -65,6 +86,7 @@ __all__ = [
     "describe_http_error",
     "get_or_none",
     "location_key",
+    "missing_mgmt_packages",
     "owned_by",
     "pending_state",
     "plan_resource_group",
@@ -278,6 +300,9 @@ def build_clients(
     credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], wait_timeout: float
 ) -> Clients:
     """Management clients aimed at ``resource_manager`` with our retry and polling settings."""
+    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see MGMT_PACKAGES
+    from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
+    from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 
     def options() -> dict[str, Any]:
         # A fresh policy per client; its timeout bounds retries (and Retry-After sleeps) of one request.

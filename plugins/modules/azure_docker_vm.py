@@ -348,7 +348,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_IMPORT_ERROR,
+    AZURE_IDENTITY_MISSING,
     build_credential,
     plan_credential,
     resolve_cloud,
@@ -393,6 +393,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     call,
     get_or_none,
     location_key,
+    missing_mgmt_packages,
     owned_by,
     plan_resource_group,
     run_concurrently,
@@ -767,12 +768,14 @@ def _diff_key(step) -> str:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     for library, error in (
-        ("azure-identity", AZURE_IDENTITY_IMPORT_ERROR),
-        ("azure-mgmt-compute, azure-mgmt-network and azure-mgmt-resource", AZURE_SDK_IMPORT_ERROR),
+        ("azure-core", AZURE_SDK_IMPORT_ERROR),
         ("cryptography", CRYPTOGRAPHY_IMPORT_ERROR),
     ):
         if error:
             module.fail_json(msg=missing_required_lib(library), exception=error)
+    missing = missing_mgmt_packages() + (["azure-identity"] if AZURE_IDENTITY_MISSING else [])
+    if missing:
+        module.fail_json(msg=missing_required_lib(" and ".join(missing)))
 
     deadline = Deadline(module.params["wait_timeout"])
     try:
