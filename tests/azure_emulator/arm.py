@@ -400,18 +400,9 @@ class ResourceManager:
             else:
                 rg.properties["provisioningState"] = SUCCEEDED
 
-        op = self.ops.start(
-            kind_name,
-            rg.id,
-            "DELETE",
-            work,
-            delay=self.emu.latency.delay(kind_name),
-            retry_after=self.emu.latency.retry_after(),
-            forced=forced,
-            on_end=on_end,
+        return self._accepted_group_delete(
+            self.start_operation(kind_name, rg, "DELETE", work, forced=forced, on_end=on_end)
         )
-        rg.op = op
-        return self._accepted_group_delete(op)
 
     def _accepted_group_delete(self, op: Operation) -> Response:
         url = f"{self.emu.endpoint}/subscriptions/{self.sub}/operationresults/{op.id}?api-version=2025-04-01"
@@ -635,17 +626,7 @@ class ResourceManager:
             if self.get(res.id) is res and res.op is op:
                 kind.finish(res, op)
 
-        op = self.ops.start(
-            op_kind,
-            res.id,
-            "PUT",
-            work,
-            delay=self.emu.latency.delay(op_kind),
-            retry_after=self.emu.latency.retry_after(),
-            forced=forced,
-            on_end=on_end,
-        )
-        res.op = op
+        op = self.start_operation(op_kind, res, "PUT", work, forced=forced, on_end=on_end)
         headers = self.async_headers(kind, res, op, location=False)
         res.state["op_url"] = headers["Azure-AsyncOperation"]
         return Response(status, kind.render(res, request), headers)
@@ -694,18 +675,22 @@ class ResourceManager:
             elif self.get(res.id) is res:
                 res.properties["provisioningState"] = FAILED
 
-        op = self.ops.start(
+        op = self.start_operation(op_kind, res, "DELETE", work, forced=forced, on_end=on_end)
+        return Response(202, None, self.async_headers(kind, res, op, location=True))
+
+    def start_operation(self, op_kind: str, res: Resource, method: str, work, *, forced=None, on_end=None) -> Operation:
+        """Start ``res``'s long-running operation with the configured latency (and Retry-After while one is set)."""
+        res.op = self.ops.start(
             op_kind,
             res.id,
-            "DELETE",
+            method,
             work,
             delay=self.emu.latency.delay(op_kind),
             retry_after=self.emu.latency.retry_after(),
             forced=forced,
             on_end=on_end,
         )
-        res.op = op
-        return Response(202, None, self.async_headers(kind, res, op, location=True))
+        return res.op
 
     # -- operation URLs and polling ---------------------------------------------------------------------
     def location_of(self, res: Resource) -> str:

@@ -504,10 +504,7 @@ class VirtualMachineKind(ComputeKind):
                 res.state["power"] = target
 
         res.state["power"] = {"running": "starting", "stopped": "stopping", "deallocated": "deallocating"}[target]
-        op = arm.ops.start(
-            op_kind, res.id, "POST", work, delay=arm.emu.latency.delay(op_kind),
-            retry_after=arm.emu.latency.retry_after(), on_end=on_end,
-        )  # fmt: skip
+        op = arm.start_operation(op_kind, res, "POST", work, on_end=on_end)
         return Response(202, None, arm.async_headers(self, res, op, location=True))
 
     def _release_dynamic(self, arm: ResourceManager, res: Resource) -> None:

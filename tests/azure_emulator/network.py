@@ -137,6 +137,19 @@ class NetworkKind(Kind):
                 child.properties["provisioningState"] = state
 
 
+def _upsert_child(ctx: PutContext, parent: Resource, kind: Kind, *, name: str, child_id: str, body: dict) -> str:
+    """Create or replace a child written inline in its parent's PUT (subnets, security rules); its key."""
+    arm = ctx.arm
+    current = arm.get(child_id)
+    if current is None:
+        current = Resource(id=child_id, kind=kind, name=name, group=ctx.group, body=body, parent=parent.key)
+        arm.resources[current.key] = current
+    else:
+        current.body = body
+    current.state["arm"] = arm
+    return current.key
+
+
 # -- virtual networks and subnets -----------------------------------------------------------------------
 def _network(value: Any, owner_id: str, what: str) -> ipaddress.IPv4Network:
     try:
@@ -239,13 +252,7 @@ class VirtualNetworkKind(NetworkKind):
             body = _subnet_body(current.name if current else name, current.id if current else sub_id, sub_props)
             body["properties"].update(_prefix_props(sub_props, prefixes))
             body["properties"]["provisioningState"] = self.pending_state
-            if current is None:
-                current = Resource(id=sub_id, kind=SUBNET, name=name, group=ctx.group, body=body, parent=res.key)
-                arm.resources[current.key] = current
-            else:
-                current.body = body
-            current.state["arm"] = arm
-            children.append(current.key)
+            children.append(_upsert_child(ctx, res, SUBNET, name=name, child_id=sub_id, body=body))
         res.state["inline_children"] = children
 
     def render(self, res: Resource, request: Request) -> dict:
@@ -525,13 +532,7 @@ class NetworkSecurityGroupKind(NetworkKind):
             current = arm.get(rule_id)
             body = {"name": current.name if current else name, "id": current.id if current else rule_id,
                     "etag": etag(), "properties": {**props, "provisioningState": self.pending_state}}  # fmt: skip
-            if current is None:
-                current = Resource(id=rule_id, kind=RULE, name=name, group=ctx.group, body=body, parent=res.key)
-                arm.resources[current.key] = current
-            else:
-                current.body = body
-            current.state["arm"] = arm
-            children.append(current.key)
+            children.append(_upsert_child(ctx, res, RULE, name=name, child_id=rule_id, body=body))
         res.state["inline_children"] = children
 
     def render(self, res: Resource, request: Request) -> dict:

@@ -278,20 +278,12 @@ class VMAgent:
         prefix = "Enable failed: failed to get configuration: invalid configuration: "
         if not command and not script:
             raise ExtensionFailed(prefix + "'commandToExecute' is not specified")
-        if pub_cmd and prot_cmd:
-            raise ExtensionFailed(
-                prefix + "'commandToExecute' was specified both in public and protected settings; it must be "
-                "specified only once"
-            )
-        if pub_script and prot_script:
-            raise ExtensionFailed(
-                prefix + "'script' was specified both in public and protected settings; it must be specified only once"
-            )
-        if settings.get("fileUris") and protected.get("fileUris"):
-            raise ExtensionFailed(
-                prefix + "'fileUris' were specified both in public and protected settings; it must be specified only "
-                "once"
-            )
+        for key, verb in (("commandToExecute", "was"), ("script", "was"), ("fileUris", "were")):
+            if settings.get(key) and protected.get(key):
+                raise ExtensionFailed(
+                    f"{prefix}'{key}' {verb} specified both in public and protected settings; it must be specified "
+                    "only once"
+                )
         if command and script:
             raise ExtensionFailed(
                 prefix + "'commandToExecute' and 'script' were both specified, but only one is validate at a time"
