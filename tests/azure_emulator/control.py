@@ -16,9 +16,9 @@ from .core import ArmError, Request, Response, error_body, new_id
 
 __all__ = ["AZURE_PROFILE", "Fault", "FaultTable", "Latency", "RequestLog"]
 
-# Seconds an operation stays InProgress under ``--latency azure``, per Azure operation name.  These are
-# round medians of what Azure's own activity log and `az ... --debug` timings show for these operations
-# in a quiet region (see README.md, "Latency", for the sources); `scale` shrinks or stretches them.
+# Seconds an operation stays InProgress under ``--latency azure``, keyed by Azure's operation names.  Orders of
+# magnitude from public reports, not a measurement of ours (README.md, "Latency", lists the sources); ``scale``
+# shrinks or stretches them all (0.1 for a demo that should feel like Azure without waiting like it).
 AZURE_PROFILE: dict[str, float] = {
     "Microsoft.Resources/subscriptions/resourceGroups/delete": 20.0,
     "Microsoft.Network/virtualNetworks/write": 4.0,
@@ -33,12 +33,12 @@ AZURE_PROFILE: dict[str, float] = {
     "Microsoft.Network/publicIPAddresses/delete": 10.0,
     "Microsoft.Network/networkInterfaces/write": 2.0,
     "Microsoft.Network/networkInterfaces/delete": 10.0,
-    "Microsoft.Compute/virtualMachines/write": 45.0,
+    "Microsoft.Compute/virtualMachines/write": 60.0,
     "Microsoft.Compute/virtualMachines/delete": 60.0,
     "Microsoft.Compute/virtualMachines/extensions/write": 30.0,
     "Microsoft.Compute/virtualMachines/extensions/delete": 20.0,
 }
-# Retry-After (seconds) sent on polls while a latency is configured; Azure's network RP sends 10.
+# Retry-After (seconds) on initial answers and polls while a latency is set; the network RP answers 10.
 AZURE_RETRY_AFTER = 10
 
 
