@@ -131,3 +131,9 @@ class Arm:
 @pytest.fixture
 def arm(azure_emulator):
     return Arm(azure_emulator)
+
+
+@pytest.fixture
+def arm_for():
+    """Factory: an :class:`Arm` for an emulator the test started itself."""
+    return Arm

@@ -15,6 +15,7 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
+from ansible_collections.dockerhost.azure.tests.azure_emulator.client import EmulatorClient
 from ansible_collections.dockerhost.azure.tests.support.dockerd import leftover_processes
 from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
@@ -202,3 +203,27 @@ def test_deleting_the_group_stops_its_daemons(azure_emulator, arm, test_ca):
     else:
         pytest.fail("the daemon still listens after its resource group was deleted")
     assert azure_emulator.vms() == []
+
+
+def test_stop_ends_every_daemon_and_removes_everything(tmp_path, test_ca, monkeypatch, arm_for):
+    state_dir = tmp_path / "emu"
+    emulator = EmulatorClient.start(str(state_dir))
+    try:
+        emulator.use_ca_bundle(monkeypatch)
+        arm = arm_for(emulator)
+        arm.group("rg")
+        _vnet, pip, _nsg, nic = arm.network_for_vm("rg")
+        arm.vm("rg", "vm", nic["id"])
+        server = test_ca.server("server", ip_addresses=(pip["properties"]["ipAddress"],))
+        body = {"location": "eastus", "properties": {
+            "publisher": "Microsoft.Azure.Extensions", "type": "DockerExtension", "typeHandlerVersion": "1.2",
+            "protectedSettings": {"certs": {"ca": _read(test_ca.cert_path), "cert": _read(server.cert),
+                                            "key": _read(server.key)}}}}  # fmt: skip
+        arm.put("resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/d", body, "compute")
+        daemon = emulator.vms()[0]["daemon"]
+        assert leftover_processes(str(state_dir / "vms"))
+    finally:
+        emulator.stop()
+    assert not state_dir.exists()
+    assert leftover_processes(str(state_dir)) == []
+    assert not os.path.exists(daemon["listen"][1][len("unix://") :].rsplit("/", 1)[0])  # its exec root is gone
