@@ -63,89 +63,102 @@ def _rid(subscription: str, spec: dict, provider: str, kind: str, name: str) -> 
 
 
 def _bodies(spec: dict, subscription: str) -> dict:
+    """Request bodies in the REST shape (the SDK sends a dict as JSON, unchanged)."""
     name, location = spec["name"], spec["location"]
     net = "Microsoft.Network"
     rules = [
         {
             "name": rule_name,
-            "protocol": "Tcp",
-            "source_port_range": "*",
-            "destination_port_range": str(port),
-            "source_address_prefixes": spec["allowed_cidrs"],
-            "destination_address_prefix": "*",
-            "access": "Allow",
-            "priority": priority,
-            "direction": "Inbound",
+            "properties": {
+                "protocol": "Tcp",
+                "sourcePortRange": "*",
+                "destinationPortRange": str(port),
+                "sourceAddressPrefixes": spec["allowed_cidrs"],
+                "destinationAddressPrefix": "*",
+                "access": "Allow",
+                "priority": priority,
+                "direction": "Inbound",
+            },
         }
         for rule_name, port, priority in (("ssh", 22, 1000), ("docker-tls", spec["docker_port"], 1010))
     ]
     with open(spec["ssh_public_key"], encoding="utf-8") as handle:
         ssh_key = handle.read().strip()
+    user = spec["admin_username"]
     return {
         "resource_group": {"location": location},
-        "security_group": {"location": location, "security_rules": rules},
+        "security_group": {"location": location, "properties": {"securityRules": rules}},
         "public_ip": {
             "location": location,
             "sku": {"name": "Standard"},
-            "public_ip_allocation_method": "Static",
-            "dns_settings": {"domain_name_label": spec["dns_label"]},
+            "properties": {"publicIPAllocationMethod": "Static", "dnsSettings": {"domainNameLabel": spec["dns_label"]}},
         },
         "virtual_network": {
             "location": location,
-            "address_space": {"address_prefixes": ["10.0.0.0/16"]},
-            "subnets": [{"name": "default", "address_prefix": "10.0.0.0/24"}],
+            "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}],
+            },
         },
         "network_interface": {
             "location": location,
-            "network_security_group": {"id": _rid(subscription, spec, net, "networkSecurityGroups", f"{name}-nsg")},
-            "ip_configurations": [
-                {
-                    "name": "ipconfig1",
-                    "subnet": {
-                        "id": _rid(subscription, spec, net, "virtualNetworks", f"{name}-vnet") + "/subnets/default"
-                    },
-                    "public_ip_address": {"id": _rid(subscription, spec, net, "publicIPAddresses", f"{name}-ip")},
-                    "private_ip_allocation_method": "Dynamic",
-                }
-            ],
+            "properties": {
+                "networkSecurityGroup": {"id": _rid(subscription, spec, net, "networkSecurityGroups", f"{name}-nsg")},
+                "ipConfigurations": [
+                    {
+                        "name": "ipconfig1",
+                        "properties": {
+                            "subnet": {
+                                "id": _rid(subscription, spec, net, "virtualNetworks", f"{name}-vnet")
+                                + "/subnets/default"
+                            },
+                            "publicIPAddress": {"id": _rid(subscription, spec, net, "publicIPAddresses", f"{name}-ip")},
+                            "privateIPAllocationMethod": "Dynamic",
+                        },
+                    }
+                ],
+            },
         },
         "virtual_machine": {
             "location": location,
-            "hardware_profile": {"vm_size": "Standard_B2s"},
-            "storage_profile": {
-                "image_reference": {
-                    "publisher": "Canonical",
-                    "offer": "ubuntu-24_04-lts",
-                    "sku": "server",
-                    "version": "latest",
+            "properties": {
+                "hardwareProfile": {"vmSize": "Standard_B2s"},
+                "storageProfile": {
+                    "imageReference": {
+                        "publisher": "Canonical",
+                        "offer": "ubuntu-24_04-lts",
+                        "sku": "server",
+                        "version": "latest",
+                    },
+                    "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Standard_LRS"}},
                 },
-                "os_disk": {"create_option": "FromImage", "managed_disk": {"storage_account_type": "Standard_LRS"}},
-            },
-            "os_profile": {
-                "computer_name": name,
-                "admin_username": spec["admin_username"],
-                "linux_configuration": {
-                    "disable_password_authentication": True,
-                    "ssh": {
-                        "public_keys": [
-                            {"path": f"/home/{spec['admin_username']}/.ssh/authorized_keys", "key_data": ssh_key}
-                        ]
+                "osProfile": {
+                    "computerName": name,
+                    "adminUsername": user,
+                    "linuxConfiguration": {
+                        "disablePasswordAuthentication": True,
+                        "ssh": {"publicKeys": [{"path": f"/home/{user}/.ssh/authorized_keys", "keyData": ssh_key}]},
                     },
                 },
-            },
-            "network_profile": {
-                "network_interfaces": [
-                    {"id": _rid(subscription, spec, net, "networkInterfaces", f"{name}-nic"), "primary": True}
-                ]
+                "networkProfile": {
+                    "networkInterfaces": [
+                        {
+                            "id": _rid(subscription, spec, net, "networkInterfaces", f"{name}-nic"),
+                            "properties": {"primary": True},
+                        }
+                    ]
+                },
             },
         },
         "extension": {
             "location": location,
-            "publisher": "Microsoft.Azure.Extensions",
-            "type_properties_type": "CustomScript",
-            "type_handler_version": "2.1",
-            "auto_upgrade_minor_version": True,
-            "protected_settings": {"script": _script(spec)},
+            "properties": {
+                "publisher": "Microsoft.Azure.Extensions",
+                "type": "CustomScript",
+                "typeHandlerVersion": "2.1",
+                "autoUpgradeMinorVersion": True,
+                "protectedSettings": {"script": _script(spec)},
+            },
         },
     }
 

@@ -18,7 +18,16 @@ from urllib.parse import urlsplit
 from ansible_collections.dockerhost.azure.benchmarks import harness
 from ansible_collections.dockerhost.azure.benchmarks.stats import summary
 
-__all__ = ["LOCATION", "AzureInputs", "arm_requests", "critical_path", "emulator_present", "run", "start_emulator"]
+__all__ = [
+    "LOCATION",
+    "AzureInputs",
+    "arm_requests",
+    "critical_path",
+    "emulator_present",
+    "run",
+    "start_emulator",
+    "timeline",
+]
 
 LOCATION = "westeurope"
 DOCKER_PORT = 2376
@@ -82,6 +91,50 @@ def arm_requests(entries: list[dict]) -> dict:
         "other": other,
         "total_arm": sum(reads.values()) + sum(writes.values()),
     }
+
+
+_KINDS = (
+    ("/extensions/", "extension"),
+    ("/virtualmachines/", "VM"),
+    ("/networkinterfaces/", "NIC"),
+    ("/virtualnetworks/", "VNet"),
+    ("/publicipaddresses/", "public IP"),
+    ("/networksecuritygroups/", "NSG"),
+    ("/resourcegroups/", "resource group"),
+)
+
+
+def _kind(path: str) -> str:
+    for marker, kind in _KINDS:
+        if marker in path:
+            return kind
+    return path
+
+
+def timeline(entries: list[dict], task: dict) -> dict[str, float]:
+    """Seconds from the task's start to its first ARM request, to each resource's first write, to the end."""
+    start = task["start"]
+    events: dict[str, float] = {}
+    arm = [e for e in entries if urlsplit(e["path"]).path.lower().startswith("/subscriptions/")]
+    if arm:
+        events["first ARM request"] = arm[0]["time"] - start
+    for entry in arm:
+        if entry["method"].upper() in ("PUT", "PATCH"):
+            label = f"PUT {_kind(urlsplit(entry['path']).path.lower())}"
+            events.setdefault(label, entry["time"] - start)
+    if arm:
+        events["last ARM request"] = arm[-1]["time"] - start
+    events["task end"] = task["end"] - start
+    return events
+
+
+def _median_timeline(runs: list[dict[str, float]]) -> list[list]:
+    labels = list(dict.fromkeys(label for run in runs for label in run))
+    rows = []
+    for label in labels:
+        values = [run[label] for run in runs if label in run]
+        rows.append([label, round(summary(values)["median"], 2)])
+    return sorted(rows, key=lambda row: row[1])
 
 
 class AzureInputs:
@@ -187,6 +240,7 @@ def run(reps: int, scale: float, log) -> dict:
     create, create_task, noop_wall, noop_task, seq_wall, seq_task = [], [], [], [], [], []
     managed = 0
     worst: dict = {}  # the no-op run with the most ARM requests
+    create_timelines, seq_timelines = [], []
     emulator = None
     try:
         emulator = start_emulator(os.path.join(root, "emulator"), scale)
@@ -201,7 +255,9 @@ def run(reps: int, scale: float, log) -> dict:
             create.append(first.wall)
             create_task.append(first.task_time(_CREATE_TASK))
             managed = max(managed, _ids_count(first.task(_CREATE_TASK)["result"].get("resource_ids")))
-            seen = max((e["seq"] for e in emulator.requests()), default=0)
+            entries = emulator.requests()
+            create_timelines.append(timeline(entries, first.task(_CREATE_TASK)))
+            seen = max((e["seq"] for e in entries), default=0)
             again = harness.run_playbook(ours, "provision_ours.yml", extra_vars=variables, extra_env=env)
             noop_wall.append(again.wall)
             noop_task.append(again.task_time(_CREATE_TASK))
@@ -216,6 +272,8 @@ def run(reps: int, scale: float, log) -> dict:
             )
             seq_wall.append(sequential.wall)
             seq_task.append(sequential.task_time())
+            span = {"start": sequential.tasks[0]["start"], "end": sequential.tasks[-1]["end"]}
+            seq_timelines.append(timeline(emulator.requests(), span))
             log(
                 f"provision rep {rep + 1}/{reps}: create {create[-1]:.1f}s, no-op {noop_wall[-1]:.1f}s "
                 f"({counted['reads']} reads, {counted['writes']} writes), one task per resource {seq_wall[-1]:.1f}s"
@@ -240,6 +298,7 @@ def run(reps: int, scale: float, log) -> dict:
         "critical_path": {"seconds": round(path_seconds, 3), "steps": [[label, round(sec, 3)] for label, sec in steps]},
         "create": summary(create),
         "create_task": summary(create_task),
+        "create_timeline": _median_timeline(create_timelines),
         "noop": {
             "wall": summary(noop_wall),
             "task": summary(noop_task),
@@ -256,6 +315,7 @@ def run(reps: int, scale: float, log) -> dict:
             "resource (fresh process: token, GET, PUT if missing, wait), as seven azure.azcollection tasks would.",
             "wall": summary(seq_wall),
             "task": summary(seq_task),
+            "timeline": _median_timeline(seq_timelines),
         },
     }
 

@@ -252,7 +252,8 @@ def _provision(section: dict | None) -> list[str]:
         f"`Retry-After` the emulator sends under that profile. {lat.get('source', '')}",
         "",
     ]
-    lines += _table(["Operation", "Seconds"], [[op, f"{sec:g}"] for op, sec in sorted(lat["operations"].items())])
+    writes = sorted((op, sec) for op, sec in lat["operations"].items() if op.lower().endswith("/write"))
+    lines += _table(["Operation (create path)", "Seconds"], [[op, f"{sec:g}"] for op, sec in writes])
     steps = " + ".join(f"{name} {sec:g}" for name, sec in section["critical_path"]["steps"])
     lines += [
         f"Ideal critical path: {steps} = **{section['critical_path']['seconds']:g} s**.",
@@ -271,14 +272,40 @@ def _provision(section: dict | None) -> list[str]:
     lines += [f"Median (min-max) of {section['reps']} repetitions, a fresh emulator state each time.", ""]
     lines += _table(["Flow", "Task time", "Whole playbook"], rows)
     lines += [
-        f"No-op re-run requests (max over runs): {noop['gets']} GET, {noop['writes']} writes, for "
-        f"{noop['managed_resources']} managed resources; by path: {noop.get('by_kind', {})}.",
+        f"No-op re-run requests (worst run): {noop['gets']} reads, {noop['writes']} writes, for "
+        f"{noop['managed_resources']} managed resources (the module's `resource_ids`); by path: "
+        + ", ".join(f"`{path}` {count}" for path, count in noop.get("by_kind", {}).items())
+        + ".",
         "",
+        "Where the time goes (median seconds from the start of the task, or of the first of the seven tasks, "
+        "to each event in the emulator's request log):",
+        "",
+    ]
+    lines += _timeline_table(section)
+    lines += [
         f"Sequential comparison: {section['sequential']['method']} Speed-up of one azure_docker_vm task: "
         f"{section['sequential']['wall']['median'] / section['create']['median']:.2f}x by whole playbook.",
         "",
     ]
     return lines
+
+
+def _timeline_table(section: dict) -> list[str]:
+    ideal: dict[str, float] = {}
+    elapsed = 0.0
+    for label, seconds in section["critical_path"]["steps"]:
+        elapsed += seconds
+        ideal[label] = elapsed
+    ours = dict(section.get("create_timeline", []))
+    theirs = dict(section["sequential"].get("timeline", []))
+    labels = list(dict.fromkeys([*ours, *theirs]))
+    rows = [[label, _opt(ours.get(label)), _opt(theirs.get(label))] for label in labels]
+    notes = ", ".join(f"{label} done at {value:g} s" for label, value in ideal.items())
+    return [*_table(["Event", "azure_docker_vm", "one task per resource"], rows), f"Ideal: {notes}.", ""]
+
+
+def _opt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _scale(section: dict | None) -> list[str]:
