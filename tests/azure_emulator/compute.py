@@ -74,8 +74,11 @@ VM_SIZES = [
     "Standard_F4s_v2",
 ]
 _SIZES = {s.lower(): s for s in VM_SIZES}
-_STORAGE_TYPES = {t.lower(): t for t in ("Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS",
-                                          "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS")}  # fmt: skip
+_STORAGE_TYPES = {
+    t.lower(): t
+    for t in ("Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS",
+              "PremiumV2_LRS")
+}  # fmt: skip
 _IMMUTABLE = (
     ("osProfile", "adminUsername"),
     ("osProfile", "computerName"),

@@ -317,8 +317,7 @@ CASES = {
         query={"$expand": "userData"},
         missing={
             "managedBy": NOT_EMULATED, "properties.availabilitySet": NOT_EMULATED,
- "properties.proximityPlacementGroup": NOT_EMULATED,
- "properties.applicationProfile": NOT_EMULATED,
+            "properties.proximityPlacementGroup": NOT_EMULATED, "properties.applicationProfile": NOT_EMULATED,
             "properties.extensionsTimeBudget": "only returned when set; the example set it",
         },
         extra={"properties.osProfile.allowExtensionOperations": VM_CREATE_EXTRA[
