@@ -506,8 +506,7 @@ class ResourceManager:
                 raise ArmError(
                     404,
                     "ParentResourceNotFound",
-                    f"Failed to perform '{'read'}' on resource(s) of type '{kind.type_name}', because the parent "
-                    f"resource '{pid}' could not be found.",
+                    f"Can not perform requested operation on nested resource. Parent resource '{pname}' not found.",
                 )
             parent = found
         return parent
