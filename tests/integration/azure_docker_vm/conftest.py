@@ -8,6 +8,7 @@ a test PKI with the client pair, and helpers to build tasks and read the emulato
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.integration.docker_tls_certs.tls_helpers import AnsibleRunner
+from ansible_collections.dockerhost.azure.tests.integration.docker_tls_certs.tls_helpers import VENV, AnsibleRunner
 from ansible_collections.dockerhost.azure.tests.support.pki import CertPair, TestCA
 
 MODULE = "dockerhost.azure.azure_docker_vm"
@@ -82,6 +83,20 @@ class Host:
     def run(self, *tasks: dict):
         """One ansible-playbook run; every task's result."""
         return self.runner.play(list(tasks))
+
+    def start_play(self, task: dict) -> subprocess.Popen:
+        """ansible-playbook with one task, in the background and its own process group (to be killed)."""
+        playbook = self.work / f"background-{len(self.servers)}.yml"
+        playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+        command = [str(VENV / "bin" / "ansible-playbook"), str(playbook)]
+        command += ["-e", f"ansible_python_interpreter={VENV / 'bin' / 'python'}"]
+        return subprocess.Popen(
+            command,
+            env=self.runner.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def requests(self) -> list[dict]:
         return self.emulator.requests()
