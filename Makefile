@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: help setup lint sanity units integration test demo bench changelog clean
+.PHONY: help setup lint sanity units integration molecule test demo bench changelog clean
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
@@ -44,6 +44,11 @@ units: $(STAMP)
 integration: $(STAMP)
 	$(PYTEST) tests/integration
 
+# The docker_host role's scenarios (extensions/molecule/), also run by `integration` through
+# tests/integration/role/test_molecule.py; each starts its own Azure emulator.
+molecule: $(STAMP)
+	molecule test --all
+
 test: $(STAMP)
 	$(MAKE) lint
 	$(MAKE) sanity
@@ -55,6 +60,9 @@ bench: $(STAMP)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r benchmarks/requirements.txt \
 		2> >(grep -v "^WARNING: Location" >&2)
 	$(VENV)/bin/python -m ansible_collections.dockerhost.azure.benchmarks $(BENCH_ARGS)
+
+demo: $(STAMP)
+	bash hack/demo.sh
 
 changelog: $(STAMP)
 	antsibull-changelog release

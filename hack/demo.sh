@@ -21,6 +21,8 @@ trap 'exit 130' INT TERM
 # Ansible's own files (temp dirs, async job results) stay in the work dir too.
 export ANSIBLE_HOME=$work/ansible ANSIBLE_REMOTE_TEMP=$work/ansible/tmp ANSIBLE_LOCAL_TEMP=$work/ansible/local
 export ANSIBLE_ASYNC_DIR=$work/ansible/async
-export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_DISPLAY_SKIPPED_HOSTS=false ANSIBLE_DISPLAY_OK_HOSTS=true
+export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+# The demo builds its inventory itself (the emulated VM is added once the emulator runs).
+export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 
 ansible-playbook dockerhost.azure.demo -e "demo_dir=$work/demo" "$@"

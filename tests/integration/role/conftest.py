@@ -1,0 +1,121 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the collection's playbooks the way AWX / Automation Controller does: ansible-runner with a private
+data directory (project, inventory, env/envvars holding what a credential injects), the JSON job events
+of its callback as the record of what was shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BIN = pathlib.Path(sys.executable).parent
+
+
+@dataclass
+class RunnerResult:
+    status: str
+    rc: int
+    stdout: str
+    events: list[dict] = field(repr=False)
+    artifacts: pathlib.Path = field(repr=False)
+
+    def task_results(self, task_name: str) -> list[dict]:
+        return [
+            e["event_data"]["res"]
+            for e in self.events
+            if e.get("event") == "runner_on_ok" and e["event_data"].get("task") == task_name
+        ]
+
+
+@dataclass
+class RunnerProject:
+    """A private data directory for ``ansible-runner run``; every run gets its own artifacts."""
+
+    base: pathlib.Path
+    work: pathlib.Path
+    envvars: dict
+    runs: int = 0
+
+    @property
+    def private(self) -> pathlib.Path:
+        return self.base / "runner"
+
+    def inventory(self, hosts: list[str], **variables) -> None:
+        """Group docker_hosts, as the playbooks expect, with the role's variables."""
+        inventory = {"docker_hosts": {"hosts": dict.fromkeys(hosts), "vars": variables}}
+        (self.private / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
+
+    def run(self, playbook: str, verbosity: int = 0, extra_env: dict | None = None) -> RunnerResult:
+        self.runs += 1
+        ident = f"{self.runs}-{pathlib.Path(playbook).stem}"
+        env_dir = self.private / "env"
+        (env_dir / "envvars").write_text(yaml.safe_dump({**self.envvars, **(extra_env or {})}))
+        cmdline = env_dir / "cmdline"
+        if verbosity:
+            cmdline.write_text("-" + "v" * verbosity)
+        elif cmdline.exists():
+            cmdline.unlink()
+        proc = subprocess.run(
+            [BIN / "ansible-runner", "run", self.private, "-p", playbook, "--ident", ident],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        )
+        artifacts = self.private / "artifacts" / ident
+        events = [
+            json.loads(p.read_text())
+            for p in sorted((artifacts / "job_events").glob("*.json"), key=lambda p: int(p.name.split("-")[0]))
+        ]
+        status = (artifacts / "status").read_text().strip() if (artifacts / "status").exists() else "missing"
+        return RunnerResult(status=status, rc=proc.returncode, stdout=proc.stdout, events=events, artifacts=artifacts)
+
+
+@pytest.fixture
+def runner_project(tmp_path, azure_emulator):
+    """A runner project with the collection's playbooks copied unchanged, against a fresh emulator.
+
+    ``envvars`` starts as exactly what AWX's Azure credential injects, plus the emulator's CA bundle
+    (Azure Stack Hub style) and this checkout as the collection path; tests add inventory variables.
+    """
+    private = tmp_path / "runner"
+    (private / "project").mkdir(parents=True)
+    (private / "env").mkdir()
+    (private / "inventory").mkdir()
+    for name in ("create.yml", "destroy.yml", "probe.yml"):
+        shutil.copy(ROOT / "playbooks" / name, private / "project" / name)
+    work = tmp_path / "work"
+    (work / "docker").mkdir(parents=True)
+    envvars = {
+        **azure_emulator.env(),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".venv"),
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+        "ANSIBLE_HOME": str(work / "ansible"),
+        "ANSIBLE_REMOTE_TEMP": str(work / "ansible" / "tmp"),
+        "ANSIBLE_LOCAL_TEMP": str(work / "ansible" / "local"),
+        "ANSIBLE_ASYNC_DIR": str(work / "ansible" / "async"),
+        "DOCKER_CONFIG": str(work / "docker"),
+    }
+    envvars.pop("CURL_CA_BUNDLE", None)
+    return RunnerProject(base=tmp_path, work=work, envvars=envvars)
+
+
+@pytest.fixture
+def ssh_public_key() -> str:
+    """An OpenSSH public key for the VMs' admin user; its private key is thrown away."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    public = ed25519.Ed25519PrivateKey.generate().public_key()
+    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
