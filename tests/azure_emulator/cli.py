@@ -74,7 +74,9 @@ def _log_tail(state_dir: str, lines: int = 30) -> str:
         return ""
 
 
-def start_background(state_dir: str, latency: str | None = None, latency_scale: float = 1.0) -> dict:
+def start_background(
+    state_dir: str, latency: str | None = None, latency_scale: float = 1.0, *, enforce_nsg: bool = False
+) -> dict:
     """Start ``serve`` as a detached process and return its state once it answers over HTTPS."""
     state_dir = os.path.abspath(state_dir)
     existing = read_state(state_dir)
@@ -88,6 +90,8 @@ def start_background(state_dir: str, latency: str | None = None, latency_scale: 
     argv = [sys.executable, "-m", __package__, "serve", "--state-dir", state_dir]
     if latency:
         argv += ["--latency", latency, "--latency-scale", str(latency_scale)]
+    if enforce_nsg:
+        argv.append("--enforce-nsg")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root(), env.get("PYTHONPATH", "")) if p)
     with open(os.path.join(state_dir, LOG_FILE), "ab") as log:
@@ -147,12 +151,12 @@ def remove_made(state_dir: str, *, keep_log: bool) -> None:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def serve(state_dir: str, latency: str | None, latency_scale: float, port: int) -> int:
+def serve(state_dir: str, latency: str | None, latency_scale: float, port: int, *, enforce_nsg: bool = False) -> int:
     from .server import Emulator, write_state  # noqa: PLC0415 - keep `stop` light
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = os.path.abspath(state_dir)
-    emulator = Emulator(state_dir, port=port, latency=latency, latency_scale=latency_scale)
+    emulator = Emulator(state_dir, port=port, latency=latency, latency_scale=latency_scale, enforce_nsg=enforce_nsg)
     stopping = threading.Event()
 
     def on_signal(_signum, _frame) -> None:
@@ -186,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--state-dir", required=True)
         cmd.add_argument("--latency", choices=("azure", "none"), default=None, help="per-operation latency profile")
         cmd.add_argument("--latency-scale", type=float, default=1.0, help="multiply the profile's latencies")
+        cmd.add_argument("--enforce-nsg", action="store_true", help="NSG rules decide who reaches a VM's daemon")
         if name == "serve":
             cmd.add_argument("--port", type=int, default=0)
     stop = sub.add_parser("stop", help="stop it and every dockerd it started; remove all it made")
@@ -193,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     latency = None if getattr(args, "latency", None) in (None, "none") else args.latency
     if args.command == "serve":
-        return serve(args.state_dir, latency, args.latency_scale, args.port)
+        return serve(args.state_dir, latency, args.latency_scale, args.port, enforce_nsg=args.enforce_nsg)
     if args.command == "start":
         try:
-            state = start_background(args.state_dir, latency, args.latency_scale)
+            state = start_background(args.state_dir, latency, args.latency_scale, enforce_nsg=args.enforce_nsg)
         except RuntimeError as exc:
             print(str(exc), file=sys.stderr)
             return 1

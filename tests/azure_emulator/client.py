@@ -34,8 +34,10 @@ class EmulatorClient:
 
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
-    def start(cls, state_dir: str, latency: str | None = None, latency_scale: float = 1.0) -> EmulatorClient:
-        return cls(start_background(state_dir, latency, latency_scale))
+    def start(
+        cls, state_dir: str, latency: str | None = None, latency_scale: float = 1.0, *, enforce_nsg: bool = False
+    ) -> EmulatorClient:
+        return cls(start_background(state_dir, latency, latency_scale, enforce_nsg=enforce_nsg))
 
     @classmethod
     def from_state_dir(cls, state_dir: str) -> EmulatorClient:
@@ -88,6 +90,18 @@ class EmulatorClient:
 
     def latency(self) -> dict:
         return self._call("GET", "latency")
+
+    def set_network(self, enforce_nsg: bool | None = None, client_address: str | None = None) -> dict:
+        """Opt in to NSG enforcement; every client is judged as coming from ``client_address`` (a public IP)."""
+        spec: dict = {}
+        if enforce_nsg is not None:
+            spec["enforce_nsg"] = enforce_nsg
+        if client_address is not None:
+            spec["client_address"] = client_address
+        return self._call("POST", "network", spec)
+
+    def network(self) -> dict:
+        return self._call("GET", "network")
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until no long-running operation is in progress."""

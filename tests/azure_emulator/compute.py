@@ -16,7 +16,7 @@ from .arm import Kind, PutContext, Resource, ResourceManager, check_tags
 from .core import ArmError, Request, Response, new_id, utc_now
 from .lro import SUCCEEDED, Operation, OperationFailed
 from .names import check_name
-from .network import NIC, check_location, check_reference
+from .network import NIC, check_location, check_reference, inbound_allowed
 from .validation import check_admin_username, check_linux_password, check_ssh_public_key, invalid_parameter
 from .vmagent import FULL_VERSIONS, HANDLER_VERSIONS, VMAgent
 
@@ -531,6 +531,7 @@ class VirtualMachineKind(ComputeKind):
             if nic is not None and nic.state.get("virtualMachine", {}).get("id", "").lower() == res.key:
                 NIC.detach(nic)
         self.pool.release(res.state.pop("private_ip", None))
+        self.pool.release(res.state.pop("hidden_ip", None))
         self.agent.remove_vm(res.key)
 
 
@@ -618,8 +619,18 @@ class ExtensionKind(ComputeKind):
             res.state["outcome"] = None
             return
         vm = ctx.parent
-        with ctx.arm.lock:
-            host_ip = vm.state.get("host_ip") or vm.kind.host_ip(ctx.arm, vm)
+        arm = ctx.arm
+        behind = None
+        with arm.lock:
+            host_ip = vm.state.get("host_ip") or vm.kind.host_ip(arm, vm)
+            if arm.emu.enforce_nsg and host_ip != vm.state.get("private_ip"):
+                vm.state.setdefault("hidden_ip", vm.kind.pool.allocate())
+
+                def allow(port: int) -> bool:
+                    with arm.lock:
+                        return arm.get(vm.id) is vm and inbound_allowed(arm, vm, arm.emu.client_address, port)
+
+                behind = (vm.state["hidden_ip"], allow)
         res.state["started"] = utc_now()
         version_ok = self._version_known(props)
         if ctx.state.get("fault"):
@@ -640,6 +651,7 @@ class ExtensionKind(ComputeKind):
                 ext_key=res.key,
                 ext=props,
                 protected=res.secret.get("protectedSettings") or {},
+                behind=behind,
             )
             outcome_ok, message = outcome.ok, outcome.message
         res.state["outcome"] = {"ok": outcome_ok, "message": message, "time": utc_now()}

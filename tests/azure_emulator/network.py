@@ -19,10 +19,11 @@ from typing import Any
 
 from .arm import Kind, PutContext, Resource, ResourceManager, check_tags, etag
 from .core import ArmError, Request, new_id
+from .gate import rule_allows
 from .lro import SUCCEEDED, Operation
 from .names import LOCATIONS, check_name, normalize_location
 
-__all__ = ["register"]
+__all__ = ["AddressPool", "check_location", "check_reference", "inbound_allowed", "register"]
 
 _PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "esp": "Esp", "ah": "Ah", "*": "*"}
 _DIRECTIONS = {"inbound": "Inbound", "outbound": "Outbound"}
@@ -932,6 +933,38 @@ def _next_private(arm: ResourceManager, subnet: Resource, length: int | None, ex
     raise _bad_request(
         "SubnetIsFull", f"Subnet {subnet.name} with address prefix {prefix} does not have enough capacity."
     )
+
+
+def inbound_allowed(arm: ResourceManager, vm: Resource, source: str, port: int) -> bool:
+    """Would Azure let TCP from ``source`` reach ``port`` on the VM's primary NIC through its public IP?
+
+    Both the subnet's and the NIC's NSG must allow it (default rules included); with no NSG at all a Standard
+    public IP lets nothing in (secure by default) and a Basic one lets everything in.
+    """
+    refs = vm.properties["networkProfile"]["networkInterfaces"]
+    ref = next((r for r in refs if r.get("properties", {}).get("primary")), refs[0])
+    nic = arm.get(ref["id"])
+    configs = nic.properties.get("ipConfigurations", []) if nic is not None else []
+    config = next((c for c in configs if c["properties"].get("primary")), None)
+    if config is None or not config["properties"].get("publicIPAddress"):
+        return False
+    pip = arm.get(config["properties"]["publicIPAddress"]["id"])
+    subnet = arm.get(config["properties"]["subnet"]["id"])
+    if pip is None or subnet is None:
+        return False
+    vnet = arm.resources.get(subnet.parent)
+    space = vnet.properties["addressSpace"]["addressPrefixes"] if vnet is not None else []
+    nsgs = [arm.get(_nsg_id(props)) for props in (subnet.properties, nic.properties) if _nsg_id(props)]
+    nsgs = [n for n in nsgs if n is not None]
+    if not nsgs:
+        return pip.body.get("sku", {}).get("name") == "Basic"
+    private = config["properties"]["privateIPAddress"].split("/")[0]
+    for nsg in nsgs:
+        rules = [r.properties for r in arm.children(nsg, RULE)]
+        rules += [d["properties"] for d in nsg.properties.get("defaultSecurityRules", [])]
+        if not rule_allows(rules, source=source, destination=private, port=port, vnet=space):
+            return False
+    return True
 
 
 SUBNET = SubnetKind()

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -23,6 +24,9 @@ from .lro import OperationEngine
 
 __all__ = ["Emulator"]
 
+# The address the NSG gate sees every client as (TEST-NET-3, documentation space: public, never routed).
+DEFAULT_CLIENT_ADDRESS = "203.0.113.10"
+
 log = logging.getLogger("azure_emulator")
 
 
@@ -38,6 +42,7 @@ class Emulator:
         latency: str | None = None,
         latency_scale: float = 1.0,
         identity: Identity | None = None,
+        enforce_nsg: bool = False,
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
@@ -50,6 +55,9 @@ class Emulator:
         self.arm = ResourceManager(self)
         self.agent = None  # the VM agent (compute.py), set by providers.register
         self.address_pool = None  # public IP addresses (network.py)
+        self.enforce_nsg = enforce_nsg  # opt-in: NSG rules decide who reaches a VM's daemon (gate.py)
+        self.client_address = DEFAULT_CLIENT_ADDRESS
+        self._start_network = (enforce_nsg, DEFAULT_CLIENT_ADDRESS)
         self.public_ips = None
         self._register_providers()
         self.tls = make_server_tls(os.path.join(self.state_dir, "tls"), (host,))
@@ -86,6 +94,7 @@ class Emulator:
             "pid": os.getpid(),
             "state_dir": self.state_dir,
             "latency": self.latency.as_dict(),
+            "network": self._network_settings(),
         }
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -119,6 +128,7 @@ class Emulator:
         self.log.clear()
         self.faults.clear()
         self.latency.reset()
+        self.enforce_nsg, self.client_address = self._start_network
 
     def note_fault(self, request: Request, fault) -> None:
         request.headers["x-emulator-fault"] = fault.id
@@ -198,12 +208,31 @@ class Emulator:
                 200, {"idle": self.ops.wait_idle(float(parse_json_body(request).get("timeout", 60)))}
             ),
             ("GET", "vms"): lambda: Response(200, {"vms": self.agent.describe() if self.agent is not None else []}),
+            ("GET", "network"): lambda: Response(200, self._network_settings()),
+            ("POST", "network"): lambda: self._set_network(request),
         }
         route = routes.get((request.method, what))
         if route is None:
             raise ArmError(404, "NotFound", f"No control endpoint {request.method} /_emulator/{what}.")
         answer = route()
         return answer if isinstance(answer, Response) else Response(204)
+
+    def _network_settings(self) -> dict:
+        return {"enforce_nsg": self.enforce_nsg, "client_address": self.client_address}
+
+    def _set_network(self, request: Request) -> Response:
+        spec = parse_json_body(request)
+        unknown = set(spec) - {"enforce_nsg", "client_address"}
+        if unknown:
+            raise ValueError(f"unknown network keys: {', '.join(sorted(unknown))}")
+        if "client_address" in spec:
+            address = ipaddress.ip_address(spec["client_address"])
+            if address.is_loopback or address.is_unspecified or address.version != 4:
+                raise ValueError("client_address must be an IPv4 address as Azure would see the client")
+            self.client_address = str(address)
+        if "enforce_nsg" in spec:
+            self.enforce_nsg = bool(spec["enforce_nsg"])
+        return Response(200, self._network_settings())
 
     def _set_latency(self, request: Request) -> Response:
         spec = parse_json_body(request)

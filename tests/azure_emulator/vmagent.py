@@ -27,9 +27,12 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ansible_collections.dockerhost.azure.tests.support.dockerd import DOCKERD, DockerDaemon, DockerdError
+
+from .gate import Gate
 
 __all__ = ["ExtensionOutcome", "VMAgent"]
 
@@ -63,7 +66,10 @@ class VMState:
     directory: str
     daemon: DockerDaemon | None = None
     owner: str | None = None  # key of the extension that configured the running daemon
+    gates: list = field(default_factory=list)  # NSG gates in front of the daemon (when enforcement is on)
     gone: bool = False
+    behind: tuple | None = None
+    public_ip: str = ""
     sequence: int = 0
     extensions: dict = field(default_factory=dict)
 
@@ -199,6 +205,9 @@ class VMAgent:
     def _stop(self, state: VMState) -> None:
         with self._lock:
             daemon, state.daemon, state.owner = state.daemon, None, None
+            gates, state.gates = state.gates, []
+        for gate in gates:
+            gate.close()
         if daemon is not None:
             with contextlib.suppress(Exception):
                 daemon.stop()
@@ -226,6 +235,7 @@ class VMAgent:
                         "listen": getattr(state.daemon, "listen", [state.daemon.url]),
                         "owner": state.owner,
                         "log": state.daemon.log_path,
+                        "gates": [f"{g.public[0]}:{g.public[1]}" for g in state.gates],
                     },
                 }
                 for key, state in self._vms.items()
@@ -233,11 +243,24 @@ class VMAgent:
 
     # -- running a handler ---------------------------------------------------------------------------
     def enable(
-        self, vm_key: str, vm_id: str, host_ip: str, *, ext_key: str, ext: dict, protected: dict
+        self,
+        vm_key: str,
+        vm_id: str,
+        host_ip: str,
+        *,
+        ext_key: str,
+        ext: dict,
+        protected: dict,
+        behind: tuple[str, Callable[[int], bool]] | None = None,
     ) -> ExtensionOutcome:
-        """Run the extension (``ext`` is its public properties) on the VM; never raises for handler failures."""
+        """Run the extension (``ext`` is its public properties) on the VM; never raises for handler failures.
+
+        ``behind``: (hidden address, allow(port)) puts the daemon on the hidden address behind an NSG gate on
+        ``host_ip``.
+        """
         generation = self.generation
         state = self.vm(vm_key, vm_id)
+        state.behind = behind
         kind = (str(ext.get("publisher", "")).lower(), str(ext.get("type", "")).lower())
         try:
             if kind == CSE:
@@ -265,8 +288,15 @@ class VMAgent:
             daemon.start()
         except DockerdError as exc:
             raise ExtensionFailed(f"Enable failed: docker.service failed to start: {_tail(str(exc), 3000)}") from exc
+        gates = []
+        if state.behind is not None:
+            hidden, allow = state.behind
+            for address in daemon.listen:
+                if address.startswith(f"tcp://{hidden}:"):
+                    port = int(address.rsplit(":", 1)[1])
+                    gates.append(Gate((state.public_ip, port), (hidden, port), lambda p=port: allow(p)))
         with self._lock:
-            state.daemon, state.owner = daemon, ext_key
+            state.daemon, state.owner, state.gates = daemon, ext_key, gates
 
     # CustomScript --------------------------------------------------------------------------------------
     @staticmethod
@@ -388,10 +418,16 @@ class VMAgent:
         if isinstance(hosts, str):
             hosts = [hosts]
         tls = bool(config.get("tls") or config.get("tlsverify"))
-        listen = [self._listen_address(h, host_ip, tls) for h in hosts or ["fd://"]]
+        listen = [self._listen_address(h, self._bind_ip(state, host_ip), tls) for h in hosts or ["fd://"]]
         return VMDockerd(
             os.path.join(state.directory, "dockerd"), config, listen, flags, hosts_as_flags="hosts" not in config
         )
+
+    @staticmethod
+    def _bind_ip(state: VMState, host_ip: str) -> str:
+        """Where dockerd binds: the VM's address, or the hidden one behind the NSG gate."""
+        state.public_ip = host_ip
+        return state.behind[0] if state.behind is not None else host_ip
 
     @staticmethod
     def _listen_address(host: str, host_ip: str, tls: bool) -> str:
@@ -470,7 +506,7 @@ class VMAgent:
                 f"--tlskey={paths['key']}",
             ]
         flags += [w for option in options for w in shlex.split(option)]
-        listen = [f"tcp://{host_ip}:{port}", "unix://{EXEC_ROOT}/docker.sock"]
+        listen = [f"tcp://{self._bind_ip(state, host_ip)}:{port}", "unix://{EXEC_ROOT}/docker.sock"]
         daemon = VMDockerd(os.path.join(state.directory, "dockerd"), {}, listen, flags, hosts_as_flags=True)
         self._replace_daemon(state, ext_key, daemon)
         return ExtensionOutcome(True, "Enable succeeded: Docker daemon is running", started_daemon=True)
