@@ -63,6 +63,12 @@ _SUBNET_ID_RE = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
     re.IGNORECASE,
 )
+_ARM_TYPES = {
+    "network_security_group": "networkSecurityGroups",
+    "public_ip": "publicIPAddresses",
+    "virtual_network": "virtualNetworks",
+    "network_interface": "networkInterfaces",
+}
 # Azure's name limits for what the module names after the VM.
 _NAME_LIMITS = {"virtual network": 64, "network security group": 80, "public IP address": 80, "network interface": 80}
 
@@ -170,14 +176,16 @@ class NetworkNames:
     def network_interface(self) -> str:
         return f"{self.vm}-nic"
 
-    def id(self, kind: str) -> str:
-        type_name, name = {
-            "network_security_group": ("networkSecurityGroups", self.security_group),
-            "public_ip": ("publicIPAddresses", self.public_ip),
-            "virtual_network": ("virtualNetworks", self.virtual_network),
-            "network_interface": ("networkInterfaces", self.network_interface),
+    def name(self, kind: str) -> str:
+        return {
+            "network_security_group": self.security_group,
+            "public_ip": self.public_ip,
+            "virtual_network": self.virtual_network,
+            "network_interface": self.network_interface,
         }[kind]
-        return arm_id(self.subscription, self.resource_group, "Microsoft.Network", type_name, name)
+
+    def id(self, kind: str) -> str:
+        return arm_id(self.subscription, self.resource_group, "Microsoft.Network", _ARM_TYPES[kind], self.name(kind))
 
     @property
     def subnet_id(self) -> str:

@@ -160,8 +160,9 @@ options:
     type: str
   tags:
     description:
-      - Tags of the security group, public IP, virtual network, NIC and VM. When set, these are exactly the tags
-        (plus the module's C(dockerhost-azure-vm) tag on what it created); when unset, existing tags are left alone.
+      - Tags of the security group, public IP, virtual network, NIC and VM (and of the resource group when the
+        module creates it). When set, these are exactly the tags (plus the module's C(dockerhost-azure-vm) tag on
+        what it created); when unset, existing tags are left alone.
       - A tag change only updates tags; the extension does not re-run.
     type: dict
   subnet_id:
@@ -203,13 +204,12 @@ seealso:
     link: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
 notes:
   - "Least privilege: on the resource group, the built-in roles C(Virtual Machine Contributor) and
-    C(Network Contributor) (or a custom role with C(Microsoft.Compute/virtualMachines/*),
-    C(Microsoft.Compute/virtualMachines/extensions/*), C(Microsoft.Compute/disks/delete),
-    C(Microsoft.Network/networkSecurityGroups/*), C(Microsoft.Network/publicIPAddresses/*),
-    C(Microsoft.Network/virtualNetworks/*), C(Microsoft.Network/networkInterfaces/*) and
-    C(Microsoft.Resources/subscriptions/resourceGroups/read)). Creating the resource group needs
-    C(Microsoft.Resources/subscriptions/resourceGroups/write) on the subscription; create it beforehand to avoid
-    granting that."
+    C(Network Contributor) (or a custom role with C(Microsoft.Compute/virtualMachines/*) (extensions included),
+    C(Microsoft.Compute/disks/*), C(Microsoft.Network/networkSecurityGroups/*),
+    C(Microsoft.Network/publicIPAddresses/*), C(Microsoft.Network/virtualNetworks/*),
+    C(Microsoft.Network/networkInterfaces/*) and C(Microsoft.Resources/subscriptions/resourceGroups/read)).
+    Creating the resource group needs C(Microsoft.Resources/subscriptions/resourceGroups/write) on the
+    subscription; create it beforehand to avoid granting that."
   - With O(subnet_id) in another group, the identity also needs
     C(Microsoft.Network/virtualNetworks/subnets/join/action) there.
 """
@@ -403,6 +403,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     validate_tags,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
+    DEFAULT_IMAGE,
     VmSpec,
     delete_vm,
     get_vm,
@@ -433,7 +434,7 @@ def argument_spec() -> dict:
         allow_from_anywhere={"type": "bool", "default": False},
         dns_label={"type": "str"},
         vm_size={"type": "str", "default": "Standard_B2s"},
-        image={"type": "str", "default": "Canonical:ubuntu-24_04-lts:server:latest"},
+        image={"type": "str", "default": DEFAULT_IMAGE},
         admin_username={"type": "str", "default": "azureuser"},
         ssh_public_keys={"type": "list", "elements": "str", "no_log": False},
         admin_password={"type": "str", "no_log": True},
@@ -529,7 +530,7 @@ class DockerHostVM:
     def read_resources(self) -> dict:
         """One GET per resource, concurrently (more only while an earlier run's operation is still busy)."""
         getters = {
-            kind: (lambda k=kind: get_network_resource(self.clients, k, self.rg, self._network_name(k), self.deadline))
+            kind: (lambda k=kind: get_network_resource(self.clients, k, self.rg, self.names.name(k), self.deadline))
             for kind in NETWORK_KINDS
             if not (kind == "virtual_network" and self.inputs["subnet_id"])
         }
@@ -538,14 +539,6 @@ class DockerHostVM:
         return run_concurrently(
             {kind: (lambda k=kind: settled(f"read {k}", getters[k], self.deadline)) for kind in getters}
         )
-
-    def _network_name(self, kind: str) -> str:
-        return {
-            "network_security_group": self.names.security_group,
-            "public_ip": self.names.public_ip,
-            "virtual_network": self.names.virtual_network,
-            "network_interface": self.names.network_interface,
-        }[kind]
 
     # -- present -------------------------------------------------------------------------------------
     def plan_present(self, group: dict | None, actual: dict) -> list:
