@@ -33,8 +33,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reps",
         type=int,
-        default=int(os.environ.get("BENCH_REPS", "5")),
-        help="repetitions of each certificate and probe measurement (env BENCH_REPS, default 5)",
+        default=int(os.environ.get("BENCH_REPS", "4")),
+        help="repetitions of each certificate and probe measurement (env BENCH_REPS, default 4)",
     )
     parser.add_argument("--ready-reps", type=int, default=4, help="readiness-lag repetitions per side (default 4)")
     parser.add_argument(
@@ -51,8 +51,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-scale",
         type=float,
-        default=float(os.environ.get("BENCH_LATENCY_SCALE", "0.5")),
-        help="multiplier on the emulator's Azure latency profile (env BENCH_LATENCY_SCALE, default 0.5)",
+        default=float(os.environ.get("BENCH_LATENCY_SCALE", "0.25")),
+        help="multiplier on the emulator's Azure latency profile (env BENCH_LATENCY_SCALE, default 0.25)",
     )
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--report-only", action="store_true", help="regenerate REPORT.md and chart from results.json")

@@ -293,7 +293,9 @@ def run(reps: int, scale: float, log) -> dict:
             "operations": {
                 op: round(sec * float(latency.get("scale", 1.0)), 3) for op, sec in latency["operations"].items()
             },
-            "source": "Numbers and their sources: tests/azure_emulator/README.md, section Latency.",
+            "source": "The profile's numbers and where they come from (public reports of Azure VM, extension "
+            "and network operation times; an order of magnitude, not a measurement): tests/azure_emulator/README.md, "
+            "section Latency.",
         },
         "critical_path": {"seconds": round(path_seconds, 3), "steps": [[label, round(sec, 3)] for label, sec in steps]},
         "create": summary(create),

@@ -247,7 +247,8 @@ def _provision(section: dict | None) -> list[str]:
         return [*lines, f"Not measured ({_why_not(section)}).", ""]
     lat = section["latency"]
     lines += [
-        f"The emulator (`tests/azure_emulator`) ran with its `azure` latency profile scaled by {lat['scale']}: "
+        f"The emulator (`tests/azure_emulator`) ran with its `azure` latency profile scaled by {lat['scale']} "
+        "(to keep `make bench` near 15 minutes; `--latency-scale 1` runs the profile as is): "
         "each long-running operation stays InProgress this long (seconds, after scaling), and polls carry the "
         f"`Retry-After` the emulator sends under that profile. {lat.get('source', '')}",
         "",
@@ -318,6 +319,7 @@ def _scale(section: dict | None) -> list[str]:
             run["hosts"],
             run["forks"],
             fmt_seconds(run["wall"]),
+            fmt_seconds(run["wall"] / run["hosts"]),
             f"{run['peak_pss_mib']:.0f} MiB",
             run["peak_processes"],
             f"{run['requests_per_host']:.1f}",
@@ -330,6 +332,7 @@ def _scale(section: dict | None) -> list[str]:
             "Hosts",
             "Forks",
             "Total time",
+            "Time per host",
             "Peak controller memory (PSS)",
             "Peak processes",
             "ARM requests / host",
