@@ -68,17 +68,17 @@ class Host:
     def task(self, args: dict, *, check_mode: bool = False, diff: bool = False) -> dict:
         return {MODULE: args, "check_mode": check_mode, "diff": diff}
 
-    def probe_task(self, *, ip: str, port: int, tls_hostname: str) -> dict:
-        return {
-            "dockerhost.azure.docker_host_probe": {
-                "docker_host": f"tcp://{ip}:{port}",
-                "tls_hostname": tls_hostname,
-                "ca_cert": self.pki.cert_path,
-                "client_cert": self.client.cert,
-                "client_key": self.client.key,
-                "wait_timeout": 30,
-            }
+    def probe_task(self, *, ip: str, port: int, tls_hostname: str, **over) -> dict:
+        args = {
+            "docker_host": f"tcp://{ip}:{port}",
+            "tls_hostname": tls_hostname,
+            "ca_cert": self.pki.cert_path,
+            "client_cert": self.client.cert,
+            "client_key": self.client.key,
+            "wait_timeout": 30,
         }
+        args.update(over)
+        return {"dockerhost.azure.docker_host_probe": args}
 
     def run(self, *tasks: dict):
         """One ansible-playbook run; every task's result."""

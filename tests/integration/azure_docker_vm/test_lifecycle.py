@@ -182,8 +182,11 @@ def test_custom_script_from_nothing_to_removal(host):
 
 
 def test_docker_extension_on_an_existing_subnet(host):
-    """The 2014 extension, its port, an existing subnet; then switching to custom_script; absent keeps the subnet."""
+    """The 2014 extension, its port, an existing subnet, the NSG keeping others out; then switching to
+    custom_script; absent keeps the subnet."""
     name = "dh-de"
+    # The emulator's gate judges clients by this address against the NSG, as Azure would.
+    host.emulator.set_network(enforce_nsg=True, client_address="203.0.113.7")
     group = f"rg-{name}"
     resources = host.emulator.resource_client()
     resources.resource_groups.create_or_update(group, {"location": LOCATION})
@@ -218,6 +221,17 @@ def test_docker_extension_on_an_existing_subnet(host):
     assert again["changed"] is False, again["changes"]
     extension_put = next(r for r in host.requests() if r["method"] == "PUT" and "/extensions/" in r["path"])
     assert extension_put["body"]["properties"]["settings"] == {"docker": {"port": "4243"}}
+
+    # A client outside allowed_cidrs does not even reach the daemon.
+    host.emulator.set_network(client_address="198.51.100.9")
+    (outsider,) = host.run(
+        host.probe_task(
+            ip=created["public_ip"], port=4243, tls_hostname=created["tls_hostname"], wait_timeout=0, timeout=3
+        )
+    ).results
+    assert outsider["failed"]
+    assert outsider["error_kind"] == "timeout", outsider
+    host.emulator.set_network(client_address="203.0.113.7")
 
     # Switching to custom_script: the DockerExtension goes, the install script configures the daemon.
     host.emulator.clear_requests()
