@@ -172,8 +172,10 @@ def load_certificates(
             "server_cert",
             f"{cert_path} was not issued by the CA in {ca_path}; clients trusting that CA would reject it",
         )
-    if cert.not_valid_after_utc <= now:
-        raise InvalidOption("server_cert", f"{cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    # not_valid_after_utc exists from cryptography 42; the naive attribute (UTC) before it.
+    expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.UTC)
+    if expires <= now:
+        raise InvalidOption("server_cert", f"{cert_path} expired on {expires:%Y-%m-%d %H:%M} UTC")
     usages = _extension_value(cert, x509.ExtendedKeyUsage)
     if usages is not None and ExtendedKeyUsageOID.SERVER_AUTH not in usages:
         raise InvalidOption(
