@@ -225,16 +225,16 @@ def _probe(section: dict | None) -> list[str]:
         [
             [
                 "docker_host_probe",
-                f"`wait_timeout: {ready['ours']['wait']['wait_timeout']}`",
+                f"`wait_timeout: {ready['ours']['wait']['wait_timeout']}` (retries inside the module)",
                 fmt_range(ready["ours"]["lag"]),
-                "-",
+                ", ".join(str(a) for a in ready["ours"]["attempts"]) + " (the module's own)",
             ],
             [
                 "docker_host_info",
                 f"`until` / `retries: {ready['reference']['wait']['wait_retries']}` / "
                 f"`delay: {ready['reference']['wait']['wait_delay']}` (no wait option of its own)",
                 fmt_range(ready["reference"]["lag"]),
-                ", ".join(str(a) for a in ready["reference"]["attempts"]),
+                ", ".join(str(a) for a in ready["reference"]["attempts"]) + " (module runs)",
             ],
         ],
     )
@@ -340,6 +340,10 @@ def _scale(section: dict | None) -> list[str]:
         ],
         rows,
     )
+    breakdown = section.get("one_host_tasks")
+    if breakdown:
+        lines += ["Where the 1-host run's time goes (task durations from the timing callback, longest first):", ""]
+        lines += _table(["Task", "Seconds"], [[name, f"{seconds:.1f}"] for name, seconds in breakdown])
     return lines
 
 
@@ -494,16 +498,33 @@ def _chart_scale(ax, section: dict | None) -> None:
         return
     runs = section["runs"]
     hosts = [r["hosts"] for r in runs]
-    ax.plot(hosts, [r["wall"] for r in runs], "o-", color=_OURS_COLOR, label="total time (s)")
+    walls = [r["wall"] for r in runs]
+    memory = [r["peak_pss_mib"] for r in runs]
+    ax.plot(hosts, walls, "o-", color=_OURS_COLOR, label="total time (s)")
     ax.set_xlabel("hosts (forks = hosts)")
     ax.set_ylabel("s")
+    ax.set_ylim(0, max(walls) * 1.25)
     twin = ax.twinx()
-    twin.plot(hosts, [r["peak_pss_mib"] for r in runs], "s--", color="#bf3989", label="peak controller PSS (MiB)")
+    twin.plot(hosts, memory, "s--", color="#bf3989", label="peak controller PSS (MiB)")
     twin.set_ylabel("MiB")
+    twin.set_ylim(0, max(memory) * 1.25)
+    for x, wall, mib, run in zip(hosts, walls, memory, runs, strict=True):
+        ax.annotate(
+            f"{wall:.0f} s, {run['requests_per_host']:.0f} req/host",
+            (x, wall),
+            fontsize=7,
+            xytext=(4, 6),
+            textcoords="offset points",
+            color=_OURS_COLOR,
+        )
+        twin.annotate(
+            f"{mib:.0f} MiB", (x, mib), fontsize=7, xytext=(4, -12), textcoords="offset points", color="#bf3989"
+        )
     lines = ax.get_legend_handles_labels()
     more = twin.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
     ax.set_xticks(hosts)
+    ax.set_xlim(0, max(hosts) * 1.3)
     ax.set_title(title, fontsize=10)
 
 

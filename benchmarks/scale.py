@@ -46,6 +46,7 @@ def run(host_counts: list[int], scale: float, log) -> dict:
     ours = harness.ours()
     root = harness.work_dir("scale")
     runs = []
+    one_host_tasks: list[list] = []
     emulator = None
     try:
         emulator = provision.start_emulator(os.path.join(root, "emulator"), scale)
@@ -70,6 +71,12 @@ def run(host_counts: list[int], scale: float, log) -> dict:
                 sample_memory=True,
                 timeout=1800,
             )
+            if hosts == 1:
+                durations: dict[str, float] = {}
+                for task in result.tasks:
+                    durations[task["task"]] = durations.get(task["task"], 0.0) + task["end"] - task["start"]
+                top = sorted(durations.items(), key=lambda item: -item[1])[:8]
+                one_host_tasks = [[name, round(seconds, 2)] for name, seconds in top]
             counted = provision.arm_requests(emulator.requests())
             methods: dict[str, int] = {}
             for entry in emulator.requests():
@@ -110,6 +117,7 @@ def run(host_counts: list[int], scale: float, log) -> dict:
             "request in the emulator's log, divided by N (token and metadata requests excluded)."
         ),
         "runs": runs,
+        "one_host_tasks": one_host_tasks,
     }
 
 
