@@ -55,11 +55,14 @@ class RunnerProject:
         inventory = {"docker_hosts": {"hosts": dict.fromkeys(hosts), "vars": variables}}
         (self.private / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
 
-    def run(self, playbook: str, verbosity: int = 0, extra_env: dict | None = None) -> RunnerResult:
+    def run(
+        self, playbook: str, verbosity: int = 0, extra_env: dict | None = None, extravars: dict | None = None
+    ) -> RunnerResult:
         self.runs += 1
         ident = f"{self.runs}-{pathlib.Path(playbook).stem}"
         env_dir = self.private / "env"
         (env_dir / "envvars").write_text(yaml.safe_dump({**self.envvars, **(extra_env or {})}))
+        (env_dir / "extravars").write_text(yaml.safe_dump(extravars or {}))
         cmdline = env_dir / "cmdline"
         if verbosity:
             cmdline.write_text("-" + "v" * verbosity)

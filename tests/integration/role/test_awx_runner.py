@@ -82,9 +82,13 @@ def test_create_probe_rerun_destroy_with_awx_credential_environment(runner_proje
     assert _stats(again)["changed"] == {}
     assert _writes(azure_emulator.requests(since=mark)) == []
 
-    destroyed = runner_project.run("destroy.yml")
+    # Synchronous this time (docker_host_poll_interval=0): the task returns when Azure is done.
+    destroyed = runner_project.run("destroy.yml", extravars={"docker_host_poll_interval": 0})
     assert (destroyed.status, destroyed.rc) == ("successful", 0), destroyed.stdout[-4000:]
     assert azure_emulator.vms() == []
+    again = runner_project.run("destroy.yml")
+    assert (again.status, again.rc) == ("successful", 0), again.stdout[-4000:]
+    assert _stats(again)["changed"] == {}
     assert not (cert_dir / f"{HOST}.env").exists() and not (cert_dir / f"{HOST}.host.json").exists()
     assert not (cert_dir / "servers" / HOST).exists()
     assert sorted(p.name for p in cert_dir.glob("*.pem")) == ["ca-key.pem", "ca.pem", "cert.pem", "key.pem"]
