@@ -29,11 +29,13 @@ $(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
 setup:
 	bash hack/setup.sh
 
+# ansible-lint: --offline and the exported ANSIBLE_COLLECTIONS_PATH keep its cache out of the checkout.
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
 	shellcheck $(SHELL_SCRIPTS)
 	antsibull-changelog lint
+	ansible-lint --offline roles playbooks extensions
 
 sanity: $(STAMP)
 	bash hack/sanity.sh
