@@ -90,8 +90,7 @@ def module_present(name: str) -> bool:
 
 def work_dir(prefix: str) -> str:
     """A fresh directory under ``benchmarks/.work`` (git-ignored), removed by the caller."""
-    os.makedirs(WORK_ROOT, exist_ok=True)
-    return tempfile.mkdtemp(prefix=prefix + "-", dir=WORK_ROOT)
+    return tempfile.mkdtemp(prefix=prefix + "-", dir=_work_root())
 
 
 @dataclass
@@ -170,7 +169,7 @@ def run_playbook(
     ``on_start(started_at)`` is called in a thread right after the process starts (readiness tests use
     it to start a daemon while the playbook waits). With ``check`` a non-zero exit raises BenchError.
     """
-    home = tempfile.mkdtemp(prefix="ansible-home-", dir=work_dir_root())
+    home = work_dir("ansible-home")
     timing_file = os.path.join(home, "timing.jsonl")
     variables = {"ansible_python_interpreter": side.python}
     variables.update(extra_vars or {})
@@ -231,7 +230,7 @@ def run_playbook(
     return run
 
 
-def work_dir_root() -> str:
+def _work_root() -> str:
     os.makedirs(WORK_ROOT, exist_ok=True)
     return WORK_ROOT
 

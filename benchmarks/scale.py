@@ -77,9 +77,10 @@ def run(host_counts: list[int], scale: float, log) -> dict:
                     durations[task["task"]] = durations.get(task["task"], 0.0) + task["end"] - task["start"]
                 top = sorted(durations.items(), key=lambda item: -item[1])[:8]
                 one_host_tasks = [[name, round(seconds, 2)] for name, seconds in top]
-            counted = provision.arm_requests(emulator.requests())
+            entries = emulator.requests()
+            counted = provision.arm_requests(entries)
             methods: dict[str, int] = {}
-            for entry in emulator.requests():
+            for entry in entries:
                 if entry["path"].lower().startswith("/subscriptions/"):
                     methods[entry["method"]] = methods.get(entry["method"], 0) + 1
             runs.append(
