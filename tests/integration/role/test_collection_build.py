@@ -33,10 +33,7 @@ def _run(argv, env=None, cwd=None, check=True) -> subprocess.CompletedProcess:
 def installed(tmp_path_factory) -> dict:
     """Build the tarball from the checkout and install it into a fresh collections path."""
     work = tmp_path_factory.mktemp("galaxy")
-    _run([BIN / "ansible-galaxy", "collection", "build", "--output-path", work / "dist", str(ROOT)])
-    (tarball,) = (work / "dist").glob("dockerhost-azure-*.tar.gz")
     target = work / "collections"
-    _run([BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", target, tarball])
     env = dict(os.environ)
     env.update(
         ANSIBLE_COLLECTIONS_PATH=str(target),
@@ -45,7 +42,12 @@ def installed(tmp_path_factory) -> dict:
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="true",
     )
-    env.pop("PYTHONPATH", None)  # nothing may come from the checkout
+    # Nothing may come from the checkout: `make` exports a collections path and PYTHONPATH that see it,
+    # and with them ansible-galaxy would call the collection "already installed" and install nothing.
+    env.pop("PYTHONPATH", None)
+    _run([BIN / "ansible-galaxy", "collection", "build", "--output-path", work / "dist", str(ROOT)], env=env)
+    (tarball,) = (work / "dist").glob("dockerhost-azure-*.tar.gz")
+    _run([BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", target, tarball], env=env)
     return {"tarball": tarball, "path": target, "root": target / "ansible_collections/dockerhost/azure", "env": env}
 
 
