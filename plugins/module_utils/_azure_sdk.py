@@ -14,6 +14,7 @@ It also holds what every resource shares: resource ids, locations, tags, and the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import random
 import re
@@ -299,7 +300,14 @@ class Clients:
 def build_clients(
     credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], wait_timeout: float
 ) -> Clients:
-    """Management clients aimed at ``resource_manager`` with our retry and polling settings."""
+    """Management clients aimed at ``resource_manager`` with our retry and polling settings.
+
+    The token is requested in a thread while the management SDKs import (about a second of CPU): the
+    credential caches it, so the first ARM request does not wait for the login endpoint. A failure there is
+    left to that first request, which reports it with the usual message.
+    """
+    warm = threading.Thread(target=_warm_token, args=(credential, scopes), daemon=True)
+    warm.start()
     from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see MGMT_PACKAGES
     from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
     from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
@@ -315,12 +323,21 @@ def build_clients(
             "user_agent": "dockerhost.azure",
         }
 
-    return Clients(
+    clients = Clients(
         resource=ResourceManagementClient(credential, subscription_id, **options()),
         network=NetworkManagementClient(credential, subscription_id, **options()),
         compute=ComputeManagementClient(credential, subscription_id, **options()),
         subscription_id=subscription_id,
     )
+    warm.join(timeout=wait_timeout)  # one token request, not one per concurrent first call
+    return clients
+
+
+def _warm_token(credential: Any, scopes: list[str]) -> None:
+    """Fill the credential's token cache; errors are left to the first real request (see build_clients)."""
+    # The first ARM request raises the same failure again, translated into an actionable message.
+    with contextlib.suppress(Exception):
+        credential.get_token(*scopes)
 
 
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict:
