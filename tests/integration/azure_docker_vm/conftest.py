@@ -8,7 +8,6 @@ a test PKI with the client pair, and helpers to build tasks and read the emulato
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.integration.docker_tls_certs.tls_helpers import VENV, AnsibleRunner
+from ansible_collections.dockerhost.azure.tests.support.ansible import AnsibleRunner, PlaybookRun
 from ansible_collections.dockerhost.azure.tests.support.pki import CertPair, TestCA
 
 MODULE = "dockerhost.azure.azure_docker_vm"
@@ -80,23 +79,13 @@ class Host:
         args.update(over)
         return {"dockerhost.azure.docker_host_probe": args}
 
-    def run(self, *tasks: dict):
+    def run(self, *tasks: dict, verbosity: int = 0, log_path: Path | None = None) -> PlaybookRun:
         """One ansible-playbook run; every task's result."""
-        return self.runner.play(list(tasks))
+        return self.runner.play(list(tasks), verbosity=verbosity, log_path=log_path)
 
     def start_play(self, task: dict) -> subprocess.Popen:
         """ansible-playbook with one task, in the background and its own process group (to be killed)."""
-        playbook = self.work / f"background-{len(self.servers)}.yml"
-        playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
-        command = [str(VENV / "bin" / "ansible-playbook"), str(playbook)]
-        command += ["-e", f"ansible_python_interpreter={VENV / 'bin' / 'python'}"]
-        return subprocess.Popen(
-            command,
-            env=self.runner.env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        return self.runner.start([task])
 
     def requests(self) -> list[dict]:
         return self.emulator.requests()
@@ -116,7 +105,7 @@ class Host:
 
 @pytest.fixture(scope="session")
 def azure_runner(tmp_path_factory) -> AnsibleRunner:
-    """Runs plays with this checkout's collection, a private ANSIBLE_HOME and the venv's Python."""
+    """Runs plays with this checkout's collection, a private ANSIBLE_HOME (temp dirs included) and the venv's Python."""
     return AnsibleRunner(tmp_path_factory.mktemp("ansible-home-azure"))
 
 

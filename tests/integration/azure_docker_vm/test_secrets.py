@@ -44,14 +44,12 @@ def without_protected_settings(body: dict) -> dict:
     return clean
 
 
-def test_secrets_never_leak_at_vvvv_in_errors_or_public_settings(host, monkeypatch):
+def test_secrets_never_leak_at_vvvv_in_errors_or_public_settings(host):
     name = "dh-canary"
     password = f"Cn4ry-{secrets.token_hex(8)}"
     client_secret = host.emulator.client_secret
     pair = host.server_cert(name)
     log_path = host.work / "ansible.log"
-    monkeypatch.setenv("ANSIBLE_VERBOSITY", "4")
-    monkeypatch.setenv("ANSIBLE_LOG_PATH", str(log_path))
     args = host.args(name, pair, admin_password=password, secret=client_secret)
 
     # First run: the extension fails (the error path); second run converges; third: check mode with a diff.
@@ -60,6 +58,8 @@ def test_secrets_never_leak_at_vvvv_in_errors_or_public_settings(host, monkeypat
         host.task(args, diff=True),
         host.task(args, diff=True),
         host.task(dict(args, tags={"env": "canary"}), check_mode=True, diff=True),
+        verbosity=4,
+        log_path=log_path,
     )
     failed, created, checked = run.results
     assert failed["failed"] and "injected failure" in failed["msg"]

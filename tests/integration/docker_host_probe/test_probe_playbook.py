@@ -5,62 +5,27 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import FQDN
+from ansible_collections.dockerhost.azure.tests.support.ansible import AnsibleRunner
 
 pytestmark = pytest.mark.docker
 
-VENV = pathlib.Path(__file__).resolve().parents[3] / ".venv"
 MODULE = "dockerhost.azure.docker_host_probe"
 
 
 def run_play(tasks: list[dict], home: pathlib.Path, env: dict[str, str] | None = None) -> tuple[list[dict], str]:
     """One play on localhost; returns every task's registered result (tasks never stop the play) and the output.
 
-    The last task writes the registered results to a file: ansible-core has no JSON stdout callback of its own.
+    No DOCKER_* variable of the caller's and HOME is ``home``: no ~/.docker of the developer's.
     """
-    home.mkdir(parents=True, exist_ok=True)
-    results_file = home / "results.json"
-    play_tasks = [dict(task, register=f"r{index}", ignore_errors=True) for index, task in enumerate(tasks)]
-    collected = ", ".join(f"r{index}" for index in range(len(tasks)))
-    play_tasks.append(
-        {"ansible.builtin.copy": {"content": f"{{{{ [{collected}] | to_json }}}}", "dest": str(results_file)}}
-    )
-    playbook = home / "play.yml"
-    playbook.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks}]))
-    run_env = {key: value for key, value in os.environ.items() if not key.startswith("DOCKER_")}
-    run_env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(VENV),
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-        HOME=str(home),  # no ~/.docker of the developer's, no ~/.ansible
-        ANSIBLE_HOME=str(home / "ansible-home"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-        ANSIBLE_NOCOLOR="1",
-        **(env or {}),
-    )
-    proc = subprocess.run(
-        [
-            str(VENV / "bin" / "ansible-playbook"),
-            str(playbook),
-            "-e",
-            f"ansible_python_interpreter={VENV / 'bin' / 'python'}",
-        ],
-        capture_output=True,
-        text=True,
-        env=run_env,
-        timeout=300,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
-    assert results_file.exists(), f"ansible-playbook failed ({proc.returncode}):\n{output[-4000:]}"
-    return json.loads(results_file.read_text()), output
+    runner = AnsibleRunner(home / "ansible-home", drop_prefixes=("DOCKER_",), extra={"HOME": str(home)})
+    run = runner.play(tasks, env=env)
+    return run.results, run.output
 
 
 def probe_task(check_mode: bool = False, **args) -> dict:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.integration.docker_tls_certs.tls_helpers import AnsibleRunner
+from ansible_collections.dockerhost.azure.tests.support.ansible import AnsibleRunner
 
 
 @pytest.fixture(scope="session")
 def ansible_runner(tmp_path_factory) -> AnsibleRunner:
-    """Runs plays with this checkout's collection, a private ANSIBLE_HOME and the venv's Python."""
+    """Runs plays with this checkout's collection, a private ANSIBLE_HOME (temp dirs included) and the venv's Python."""
     return AnsibleRunner(tmp_path_factory.mktemp("ansible-home"))

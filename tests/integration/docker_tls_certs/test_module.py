@@ -368,7 +368,7 @@ def test_key_material_never_in_output(ansible_runner, lifecycle, tmp_path):
             certs_task(path=str(certs), diff=True, server_name="h1", hostnames=["other.example.test"]),
             certs_task(path=str(damaged), diff=True, **h1),
         ],
-        verbose=True,
+        verbosity=3,
     )
     assert [r.get("failed", False) for r in run.results] == [False, False, False, True]
     assert f"{damaged}/key.pem holds unparsable PEM" in run.results[3]["msg"]
