@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
+from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_settings
+
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
 
@@ -102,12 +104,7 @@ def runner_project(tmp_path, azure_emulator):
     (work / "docker").mkdir(parents=True)
     envvars = {
         **azure_emulator.env(),
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".venv"),
-        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-        "ANSIBLE_HOME": str(work / "ansible"),
-        "ANSIBLE_REMOTE_TEMP": str(work / "ansible" / "tmp"),
-        "ANSIBLE_LOCAL_TEMP": str(work / "ansible" / "local"),
-        "ANSIBLE_ASYNC_DIR": str(work / "ansible" / "async"),
+        **ansible_settings(work / "ansible"),
         "DOCKER_CONFIG": str(work / "docker"),
     }
     envvars.pop("CURL_CA_BUNDLE", None)

@@ -7,7 +7,6 @@ environment build context whose introspection finds the collection's requirement
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -15,6 +14,8 @@ import sys
 
 import pytest
 import yaml
+
+from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
@@ -34,14 +35,7 @@ def installed(tmp_path_factory) -> dict:
     """Build the tarball from the checkout and install it into a fresh collections path."""
     work = tmp_path_factory.mktemp("galaxy")
     target = work / "collections"
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(target),
-        ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-        ANSIBLE_HOME=str(work / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="true",
-    )
+    env = ansible_env(work / "ansible-home", collections_path=target, extra={"ANSIBLE_DEPRECATION_WARNINGS": "true"})
     # Nothing may come from the checkout: `make` exports a collections path and PYTHONPATH that see it,
     # and with them ansible-galaxy would call the collection "already installed" and install nothing.
     env.pop("PYTHONPATH", None)

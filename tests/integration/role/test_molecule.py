@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_env
+
 pytestmark = [pytest.mark.emulator, pytest.mark.docker, pytest.mark.slow]
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -24,16 +26,16 @@ def test_there_are_scenarios_for_each_install_and_for_parallel_hosts():
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario):
+def test_molecule_scenario(scenario, tmp_path):
     bin_dir = pathlib.Path(sys.executable).parent
-    env = {
-        **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(ROOT / ".venv"),
-        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".venv"),
-        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-        "NO_COLOR": "1",
-    }
+    env = ansible_env(
+        tmp_path / "ansible",
+        extra={
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(ROOT / ".venv"),
+            "NO_COLOR": "1",
+        },
+    )
     proc = subprocess.run(
         [bin_dir / "molecule", "test", "-s", scenario],
         cwd=ROOT,
