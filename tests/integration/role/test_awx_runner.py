@@ -42,6 +42,8 @@ def test_create_probe_rerun_destroy_with_awx_credential_environment(runner_proje
         docker_host_allowed_cidrs=["127.0.0.1/32"],
         docker_host_ssh_public_keys=[ssh_public_key],
         docker_host_cert_path=str(cert_dir),
+        # The emulated FQDN does not resolve here: have the certificate name the public IP too.
+        docker_host_cert_ip_san=True,
         docker_host_poll_interval=1,
         docker_host_wait_timeout=300,
     )
