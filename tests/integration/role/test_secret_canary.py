@@ -12,8 +12,11 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import time
 
 import pytest
+
+from ansible_collections.dockerhost.azure.tests.support.dockerd import leftover_processes
 
 pytestmark = [pytest.mark.emulator, pytest.mark.docker, pytest.mark.slow]
 
@@ -127,6 +130,11 @@ def test_no_secret_anywhere_at_vvvv(runner_project, azure_emulator, ssh_public_k
 
     # Positive control: the scanner finds the keys where they belong.
     assert any(hit.startswith("key ") for hit in _scan(cert_dir, canaries))
+    # async_wrapper removes its temp dir (the module file with its arguments) just after writing the job
+    # result, which the poll may read first: let Ansible's own clean-up finish before judging what is left.
+    deadline = time.monotonic() + 30
+    while leftover_processes(str(runner_project.work / "ansible")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     leaks = []
     leaks += _scan(runner_project.private / "artifacts", canaries)
     leaks += _scan(outputs, canaries)
