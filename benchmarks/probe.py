@@ -2,9 +2,13 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Probe: docker_host_probe beside community.docker's docker_host_info against one real TLS dockerd.
 
-Two measurements:
+Three ways, all on localhost: ours on the controller (a local connection, as users probe a remote Docker
+host: the action plugin probes inside Ansible's process), ours as on a managed node (the ``elsewhere``
+test connection from tests/support: the module is sent and run as over SSH), and community.docker's
+docker_host_info (a module, always). Two measurements:
 - whole task: the probe task's duration (from the timing callback: task start to result, so module
-  transfer, interpreter start, imports and the API calls) and the whole ansible-playbook wall time;
+  transfer, interpreter start, imports and the API calls when a module runs) and the whole
+  ansible-playbook wall time;
 - readiness lag: the playbook starts waiting before the daemon exists; the harness starts dockerd and
   polls it itself every 10 ms; the lag is from the first answer the harness gets to the end of the
   waiting task. Ours waits with ``wait_timeout``; community.docker has no wait option, so it uses the
@@ -19,6 +23,7 @@ import shutil
 import ssl
 import threading
 import time
+from dataclasses import dataclass, field
 
 from ansible_collections.dockerhost.azure.benchmarks import harness
 from ansible_collections.dockerhost.azure.benchmarks.stats import ratio, summary
@@ -36,6 +41,7 @@ TLS_HOSTNAME = "bench-daemon.test"
 _TASK = "Probe the daemon over mutual TLS"
 _READY_POLL = 0.01
 _START_DELAY = 3.0  # long enough for either playbook to be inside its waiting task
+_ELSEWHERE_PLUGINS = os.path.join(harness.REPO_ROOT, "tests", "support", "connection_plugins")
 
 
 class _Pki:
@@ -118,44 +124,72 @@ class _LateDaemon:
         self.daemon.stop()
 
 
-def _sides() -> dict:
-    return {"ours": (harness.ours(), "probe_ours.yml"), "reference": (harness.reference(), "probe_reference.yml")}
+@dataclass(frozen=True)
+class _Way:
+    """One way of probing: a tool chain, its playbook, and what makes it run where it runs."""
+
+    side: harness.Side
+    playbook: str
+    extra_vars: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)
 
 
-def _whole_task(pki: _Pki, sides: dict, reps: int, root: str, log) -> dict:
+def _ways() -> dict[str, _Way]:
+    """Ours on the controller (the action plugin probes in Ansible's process), ours as on a managed node
+    (the ``elsewhere`` test connection: the module is sent and run, as over SSH), and community.docker's."""
+    return {
+        "ours": _Way(harness.ours(), "probe_ours.yml"),
+        "ours_module": _Way(
+            harness.ours(),
+            "probe_ours.yml",
+            extra_vars={"ansible_connection": "elsewhere"},
+            extra_env={"ANSIBLE_CONNECTION_PLUGINS": _ELSEWHERE_PLUGINS},
+        ),
+        "reference": _Way(harness.reference(), "probe_reference.yml"),
+    }
+
+
+def _run(way: _Way, pki: _Pki, variables: dict, **kwargs) -> harness.PlaybookRun:
+    return harness.run_playbook(
+        way.side,
+        way.playbook,
+        extra_vars={**variables, **way.extra_vars},
+        extra_env={**pki.env(), **way.extra_env},
+        **kwargs,
+    )
+
+
+def _whole_task(pki: _Pki, ways: dict[str, _Way], reps: int, root: str, log) -> dict:
     host, port = free_loopback_endpoint()
-    samples = {name: {"task": [], "playbook": []} for name in sides}
+    samples = {name: {"task": [], "playbook": []} for name in ways}
     with DockerDaemon(host, port, tls=pki.tls(), state_dir=os.path.join(root, "daemon")):
         variables = pki.variables(host, port)
-        for side, playbook in sides.values():  # untimed warm-up per side
-            harness.run_playbook(side, playbook, extra_vars=variables, extra_env=pki.env())
+        for way in ways.values():  # untimed warm-up per way
+            _run(way, pki, variables)
         for rep in range(reps):
-            for name, (side, playbook) in sides.items():
-                result = harness.run_playbook(side, playbook, extra_vars=variables, extra_env=pki.env())
+            for name, way in ways.items():
+                result = _run(way, pki, variables)
                 task = result.task(_TASK)
                 samples[name]["task"].append(task["end"] - task["start"])
                 samples[name]["playbook"].append(result.wall)
             log(
-                f"probe rep {rep + 1}/{reps}: ours {samples['ours']['task'][-1]:.2f}s "
-                f"reference {samples['reference']['task'][-1]:.2f}s"
+                f"probe rep {rep + 1}/{reps}: "
+                + " ".join(f"{name} {values['task'][-1]:.2f}s" for name, values in samples.items())
             )
     return {name: {kind: summary(values) for kind, values in kinds.items()} for name, kinds in samples.items()}
 
 
-def _readiness(pki: _Pki, sides: dict, reps: int, root: str, log) -> dict:
-    waits = {"ours": {"wait_timeout": 60}, "reference": {"wait_retries": 60, "wait_delay": 1}}
-    lags: dict[str, list[float]] = {name: [] for name in sides}
-    attempts: dict[str, list] = {name: [] for name in sides}
+def _readiness(pki: _Pki, ways: dict[str, _Way], reps: int, root: str, log) -> dict:
+    ours = {"wait_timeout": 60}
+    waits = {"ours": ours, "ours_module": ours, "reference": {"wait_retries": 60, "wait_delay": 1}}
+    lags: dict[str, list[float]] = {name: [] for name in ways}
+    attempts: dict[str, list] = {name: [] for name in ways}
     for rep in range(reps):
-        for name, (side, playbook) in sides.items():
+        for name, way in ways.items():
             late = _LateDaemon(pki, os.path.join(root, f"late-{name}-{rep}"))
             try:
-                result = harness.run_playbook(
-                    side,
-                    playbook,
-                    extra_vars={**pki.variables(late.host, late.port), **waits[name]},
-                    extra_env=pki.env(),
-                    on_start=late.start_later,
+                result = _run(
+                    way, pki, {**pki.variables(late.host, late.port), **waits[name]}, on_start=late.start_later
                 )
             finally:
                 late.stop()
@@ -164,7 +198,8 @@ def _readiness(pki: _Pki, sides: dict, reps: int, root: str, log) -> dict:
             task = result.task(_TASK)
             lags[name].append(task["end"] - late.ready_at)
             attempts[name].append(task.get("attempts"))
-        log(f"readiness rep {rep + 1}/{reps}: ours {lags['ours'][-1]:.2f}s reference {lags['reference'][-1]:.2f}s")
+        done = " ".join(f"{name} {values[-1]:.2f}s" for name, values in lags.items())
+        log(f"readiness rep {rep + 1}/{reps}: {done}")
     return {
         name: {"lag": summary(values), "attempts": attempts[name], "wait": waits[name]} for name, values in lags.items()
     }
@@ -173,15 +208,15 @@ def _readiness(pki: _Pki, sides: dict, reps: int, root: str, log) -> dict:
 def run(reps: int, ready_reps: int, log) -> dict:
     if not harness.module_present("docker_host_probe"):
         return {"status": "not_measured", "reason": "module docker_host_probe is not in plugins/modules yet"}
-    sides = _sides()
-    missing = [side.name for side, _unused in sides.values() if not side.available()]
+    ways = _ways()
+    missing = sorted({way.side.name for way in ways.values() if not way.side.available()})
     if missing:
         return {"status": "not_measured", "reason": f"no ansible-playbook for: {', '.join(missing)}"}
     root = harness.work_dir("probe")
     try:
         pki = _Pki(os.path.join(root, "pki"))
-        whole = _whole_task(pki, sides, reps, root, log)
-        ready = _readiness(pki, sides, ready_reps, root, log)
+        whole = _whole_task(pki, ways, reps, root, log)
+        ready = _readiness(pki, ways, ready_reps, root, log)
     except harness.BenchError as exc:
         return {"status": "failed", "reason": str(exc)}
     finally:
@@ -193,6 +228,8 @@ def run(reps: int, ready_reps: int, log) -> dict:
         "whole_task": whole,
         "task_ratio": ratio(whole["reference"]["task"], whole["ours"]["task"]),
         "playbook_ratio": ratio(whole["reference"]["playbook"], whole["ours"]["playbook"]),
+        "module_task_ratio": ratio(whole["reference"]["task"], whole["ours_module"]["task"]),
+        "module_playbook_ratio": ratio(whole["reference"]["playbook"], whole["ours_module"]["playbook"]),
         "readiness": ready,
         "start_delay": _START_DELAY,
         "poll_interval": _READY_POLL,

@@ -17,6 +17,11 @@ description:
     it has just created.
   - On failure RV(error_kind) names the problem and the message says what to do about it.
   - It only reads; C(changed) is always V(false).
+  - When the task runs on the controller (a local connection, as when a play on C(localhost) or a task
+    delegated to C(localhost) probes a remote Docker host), its action plugin runs the same probe inside
+    Ansible's own process instead of starting the module, which saves most of the task's time. Anywhere
+    else, and on the controller with C(become), C(async) or the C(environment) keyword, the module runs as
+    usual. The result is the same either way.
 author:
   - dockerhost.azure contributors (@dockerhost)
 options:
@@ -40,7 +45,16 @@ extends_documentation_fragment:
   - dockerhost.azure.docker
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
+  - ansible.builtin.action_common_attributes.FLOW
 attributes:
+  action:
+    support: full
+    details: On the controller the action plugin probes without starting the module; see the description.
+  async:
+    support: full
+    details: An C(async) task always runs the module.
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: The module only reads, so check mode runs the same probe.
@@ -313,62 +327,21 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
-    DOCKER_CONNECTION_ARGUMENT_SPEC,
-    DOCKER_CONNECTION_REQUIRED_TOGETHER,
-    DockerAPIError,
-    environment_warnings,
-    parse_api_version,
-    parse_docker_host,
-    probe_daemon,
-    resolve_connection,
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
+    REQUIRED_TOGETHER,
+    argument_spec,
+    run_probe,
 )
 
 
-def argument_spec() -> dict:
-    spec = dict(DOCKER_CONNECTION_ARGUMENT_SPEC)
-    spec.update(
-        wait_timeout={"type": "float", "default": 0.0},
-        min_api_version={"type": "str"},
-    )
-    return spec
-
-
-def _shown_host(value: str) -> str:
-    try:
-        return parse_docker_host(value).url
-    except DockerAPIError:
-        return value
-
-
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_together=DOCKER_CONNECTION_REQUIRED_TOGETHER,
-        supports_check_mode=True,
-    )
-    for warning in environment_warnings(os.environ):
+    module = AnsibleModule(argument_spec=argument_spec(), required_together=REQUIRED_TOGETHER, supports_check_mode=True)
+    result, warnings = run_probe(module.params, os.environ)
+    for warning in warnings:
         module.warn(warning)
-    try:
-        settings = resolve_connection(module.params)
-        minimum = parse_api_version(module.params["min_api_version"])
-        if settings.uses_tls and not settings.tls_verify:
-            module.warn(
-                f"tls_verify is false: the certificate of {settings.endpoint.url} is not checked, so anyone on "
-                "the network path could pose as the daemon and receive this client's commands."
-            )
-        result = probe_daemon(settings, wait_timeout=module.params["wait_timeout"], min_api_version=minimum)
-    except DockerAPIError as exc:
-        module.fail_json(
-            msg=exc.message,
-            changed=False,
-            error_kind=exc.kind,
-            docker_host=_shown_host(module.params["docker_host"]),
-            attempts=exc.attempts,
-            elapsed=exc.elapsed,
-            server_cert=exc.server_cert,
-        )
-    module.exit_json(changed=False, **result.as_dict())
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

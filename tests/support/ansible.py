@@ -28,11 +28,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ROOT", "VENV", "AnsibleRunner", "PlaybookRun", "ansible_env", "ansible_settings"]
+__all__ = ["ELSEWHERE", "ROOT", "VENV", "AnsibleRunner", "PlaybookRun", "ansible_env", "ansible_settings"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
+CONNECTION_PLUGINS = Path(__file__).resolve().parent / "connection_plugins"
+ELSEWHERE = {"ansible_connection": "elsewhere"}  # task vars: run a module as on a managed node
 
 
 def ansible_settings(
@@ -61,6 +63,8 @@ def ansible_settings(
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        # `ansible_connection: elsewhere` runs a task on this machine as on a managed node (see the plugin).
+        "ANSIBLE_CONNECTION_PLUGINS": str(CONNECTION_PLUGINS),
     }
     if verbosity:
         settings["ANSIBLE_VERBOSITY"] = str(verbosity)
