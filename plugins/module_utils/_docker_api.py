@@ -406,16 +406,31 @@ def _reason(exc: BaseException) -> str:
 
 # -- certificates, read without third-party libraries --------------------------------------------------
 
+# Attribute names RFC 4514 gives short names to; any other attribute is written as its dotted OID.
 _NAME_OIDS = {
     "2.5.4.3": "CN",
     "2.5.4.6": "C",
     "2.5.4.7": "L",
     "2.5.4.8": "ST",
+    "2.5.4.9": "STREET",
     "2.5.4.10": "O",
     "2.5.4.11": "OU",
+    "0.9.2342.19200300.100.1.1": "UID",
+    "0.9.2342.19200300.100.1.25": "DC",
 }
 _OID_SAN = "2.5.29.17"
-_STRING_TAGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be"}
+_STRING_TAGS = {
+    0x0C: "utf-8",  # UTF8String
+    0x12: "ascii",  # NumericString
+    0x13: "ascii",  # PrintableString
+    0x14: "latin-1",  # TeletexString
+    0x16: "ascii",  # IA5String
+    0x1A: "ascii",  # VisibleString
+    0x1C: "utf-32-be",  # UniversalString
+    0x1E: "utf-16-be",  # BMPString
+}
+# RFC 4514 section 2.4: characters escaped anywhere in an attribute value.
+_DN_SPECIALS = {"\\": "\\\\", '"': '\\"', "+": "\\+", ",": "\\,", ";": "\\;", "<": "\\<", ">": "\\>", "\0": "\\00"}
 
 
 def _der_item(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -459,18 +474,31 @@ def _der_oid(raw: bytes) -> str:
     return ".".join(str(p) for p in parts)
 
 
+def _dn_value(tag: int, raw: bytes) -> str:
+    """An attribute value as RFC 4514 writes it: escaped text, or ``#`` and hex for a non-string type."""
+    if tag not in _STRING_TAGS:
+        return "#" + raw.hex()
+    value = "".join(_DN_SPECIALS.get(char, char) for char in raw.decode(_STRING_TAGS[tag], errors="replace"))
+    if value.startswith("#") or (value.startswith(" ") and len(value) > 1):
+        value = "\\" + value
+    if value.endswith(" "):
+        value = value[:-1] + "\\ "
+    return value
+
+
 def _der_name(data: bytes, start: int, end: int) -> str:
-    """An X.501 Name as ``CN=...,O=...`` (RDNs in certificate order)."""
-    rendered = []
+    """An X.501 Name as an RFC 4514 string, ``CN=...,O=...``: the last RDN of the certificate first."""
+    rdns = []
     for _set_tag, set_start, set_end in _der_children(data, start, end):
+        attributes = []
         for _seq_tag, seq_start, seq_end in _der_children(data, set_start, set_end):
             (_oid_tag, oid_start, oid_end), (value_tag, value_start, value_end) = _der_children(
                 data, seq_start, seq_end
             )[:2]
             oid = _der_oid(data[oid_start:oid_end])
-            value = data[value_start:value_end].decode(_STRING_TAGS.get(value_tag, "latin-1"), errors="replace")
-            rendered.append(f"{_NAME_OIDS.get(oid, oid)}={value}")
-    return ",".join(rendered)
+            attributes.append(f"{_NAME_OIDS.get(oid, oid)}={_dn_value(value_tag, data[value_start:value_end])}")
+        rdns.append("+".join(attributes))
+    return ",".join(reversed(rdns))
 
 
 def _der_time(tag: int, raw: bytes) -> str:
@@ -480,7 +508,7 @@ def _der_time(tag: int, raw: bytes) -> str:
         text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
     elif tag != 0x18:
         raise ValueError("not a time")
-    return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}Z"
+    return f"{text[0:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}+00:00"
 
 
 def _der_sans(data: bytes, start: int, end: int) -> list[str]:
@@ -502,16 +530,18 @@ def describe_certificate(der: bytes) -> dict:
     """Subject, issuer, SANs, validity and SHA-256 fingerprint of a DER certificate.
 
     A few dozen lines of DER reading keep the probe free of third-party libraries; a certificate this
-    reader cannot follow still gets its fingerprint.
+    reader cannot follow still gets its fingerprint. The formats are docker_tls_certs' (which reads
+    certificates with cryptography), so results of the two compare as they are: names as RFC 4514
+    strings, times in ISO 8601 with ``+00:00``, the fingerprint in lower-case hex without separators.
+    A unit test holds this reader to cryptography's reading of the same certificates.
     """
-    digest = hashlib.sha256(der).hexdigest().upper()
     described: dict = {
         "subject": None,
         "issuer": None,
         "sans": [],
         "not_before": None,
         "not_after": None,
-        "sha256_fingerprint": ":".join(digest[i : i + 2] for i in range(0, len(digest), 2)),
+        "sha256_fingerprint": hashlib.sha256(der).hexdigest(),
     }
     try:
         _tag, cert_start, cert_end = _der_item(der, 0, len(der))

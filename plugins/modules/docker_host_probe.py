@@ -263,11 +263,11 @@ server_cert:
   type: dict
   contains:
     subject:
-      description: Subject, in certificate order.
+      description: Subject, as an RFC 4514 string (as M(dockerhost.azure.docker_tls_certs) shows it).
       type: str
       sample: CN=dockerhost1.westeurope.cloudapp.azure.com
     issuer:
-      description: Issuer, in certificate order.
+      description: Issuer, as an RFC 4514 string.
       type: str
       sample: CN=Docker CA
     sans:
@@ -278,15 +278,17 @@ server_cert:
     not_before:
       description: Start of validity (UTC, ISO 8601).
       type: str
-      sample: "2025-01-01T00:00:00Z"
+      sample: "2025-01-01T00:00:00+00:00"
     not_after:
-      description: End of validity (UTC, ISO 8601).
+      description: End of validity (UTC, ISO 8601), as RV(dockerhost.azure.docker_tls_certs#module:server_not_after).
       type: str
-      sample: "2026-01-01T00:00:00Z"
+      sample: "2026-01-01T00:00:00+00:00"
     sha256_fingerprint:
-      description: SHA-256 fingerprint of the DER certificate, colon-separated hex.
+      description:
+        - SHA-256 of the DER certificate, lower-case hex without separators, as
+          RV(dockerhost.azure.docker_tls_certs#module:server_fingerprint).
       type: str
-      sample: "FA:CF:4E:1C:CD:26:09:56:68:14:F8:D3:34:04:BA:20:66:D3:B3:CF:C3:C4:4D:3D:7C:ED:B7:CB:5B:1F:74:C5"
+      sample: facf4e1ccd2609566814f8d33404ba2066d3b3cfc3c44d3d7cedb7cb5b1f74c5
     verified:
       description: Whether the certificate was verified (V(false) with O(tls_verify=false)).
       returned: success

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import errno
+import hashlib
 import http.client
 import os
 import pathlib
@@ -18,7 +19,7 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ansible_collections.dockerhost.azure.plugins.doc_fragments.docker import ModuleDocFragment
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
@@ -38,6 +39,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api impor
     parse_docker_host,
     resolve_connection,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import describe_cert
 from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
 ENV_NAMES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME")
@@ -331,53 +333,100 @@ def test_not_a_certificate(tmp_path, certs):
 # -- reading certificates ---------------------------------------------------------------------------
 
 
-def test_describe_certificate_agrees_with_cryptography(tmp_path):
-    ca = TestCA(str(tmp_path), name="Docker CA")
-    pair = ca.server(
-        "dockerhost1",
-        dns_names=("dockerhost1.westeurope.cloudapp.azure.com",),
-        ip_addresses=("203.0.113.10", "2001:db8::1"),
-    )
-    cert = x509.load_pem_x509_certificate(pathlib.Path(pair.cert).read_bytes())
-    described = describe_certificate(cert.public_bytes(serialization.Encoding.DER))
-    assert described["subject"] == "CN=dockerhost1"
-    assert described["issuer"] == "CN=Docker CA"
-    assert described["sans"] == ["DNS:dockerhost1.westeurope.cloudapp.azure.com", "IP:203.0.113.10", "IP:2001:db8::1"]
-    assert described["not_after"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert described["not_before"] == cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert described["sha256_fingerprint"].replace(":", "") == cert.fingerprint(hashes.SHA256()).hex().upper()
-
-
-def test_describe_certificate_generalized_time_and_multi_attribute_names():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(x509.NameOID.COUNTRY_NAME, "NL"),
-            x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Example Ltd"),
-            x509.NameAttribute(x509.NameOID.COMMON_NAME, "docker.example"),
-        ]
-    )
-    cert = (
+def _self_signed(name: x509.Name, key, not_before, not_after, sans=None) -> x509.Certificate:
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC))
-        .not_valid_after(datetime.datetime(2051, 6, 7, 8, 9, 10, tzinfo=datetime.UTC))
-        .sign(key, hashes.SHA256())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
     )
-    described = describe_certificate(cert.public_bytes(serialization.Encoding.DER))
-    assert described["subject"] == "C=NL,O=Example Ltd,CN=docker.example"
-    assert described["not_before"] == "2024-01-02T03:04:05Z"
-    assert described["not_after"] == "2051-06-07T08:09:10Z"  # GeneralizedTime from 2050 on
-    assert described["sans"] == []
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def _odd_names_cert() -> x509.Certificate:
+    """Names RFC 4514 has to escape, a multi-valued RDN, attributes without a short name, GeneralizedTime."""
+    oid = x509.NameOID
+    name = x509.Name(
+        [
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.COUNTRY_NAME, "NL")]),
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.ORGANIZATION_NAME, 'Example, "Docker" + <Hosts>;')]),
+            x509.RelativeDistinguishedName(
+                [x509.NameAttribute(oid.ORGANIZATIONAL_UNIT_NAME, "ops"), x509.NameAttribute(oid.USER_ID, "42")]
+            ),
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.EMAIL_ADDRESS, "ops@example.com")]),
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.DOMAIN_COMPONENT, "example")]),
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.STREET_ADDRESS, " Dam 1 ")]),
+            x509.RelativeDistinguishedName([x509.NameAttribute(oid.COMMON_NAME, "#dockerhost-é-\\\\")]),
+        ]
+    )
+    return _self_signed(
+        name,
+        ec.generate_private_key(ec.SECP256R1()),
+        datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+        datetime.datetime(2051, 6, 7, 8, 9, 10, tzinfo=datetime.UTC),  # GeneralizedTime from 2050 on
+        [x509.DNSName("docker.example"), x509.UniformResourceIdentifier("https://docker.example/")],
+    )
+
+
+def _certificates(directory: pathlib.Path) -> dict[str, x509.Certificate]:
+    ca = TestCA(str(directory), name="Docker CA")
+    served = ca.server(
+        "dockerhost1",
+        dns_names=("dockerhost1.westeurope.cloudapp.azure.com",),
+        ip_addresses=("203.0.113.10", "2001:db8::1"),
+    )
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    no_sans = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "no-sans")])
+    return {
+        "docker server pair": x509.load_pem_x509_certificate(pathlib.Path(served.cert).read_bytes()),
+        "CA": x509.load_pem_x509_certificate(pathlib.Path(ca.cert_path).read_bytes()),
+        "RSA without SANs, UTCTime": _self_signed(
+            no_sans,
+            rsa_key,
+            datetime.datetime(1999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC),
+            datetime.datetime(2049, 12, 31, 23, 59, 59, tzinfo=datetime.UTC),
+        ),
+        "odd names": _odd_names_cert(),
+    }
+
+
+def test_describe_certificate_reads_as_docker_tls_certs_does(tmp_path):
+    """The probe's own DER reader and docker_tls_certs' (cryptography) give the same strings, so a
+    fingerprint or date from one compares to the other's as it is."""
+    for label, cert in _certificates(tmp_path).items():
+        described = describe_certificate(cert.public_bytes(serialization.Encoding.DER))
+        expected = describe_cert(cert)
+        for key in ("subject", "issuer", "not_before", "not_after"):
+            assert described[key] == expected[key], (label, key)
+        assert described["sha256_fingerprint"] == expected["fingerprint"], label
+        # docker_tls_certs sorts the names it wants; the probe shows the certificate's own order.
+        assert sorted(san for san in described["sans"] if not san.startswith("URI:")) == sorted(
+            expected.get("sans", [])
+        ), label
+
+
+def test_describe_certificate_formats():
+    described = describe_certificate(_odd_names_cert().public_bytes(serialization.Encoding.DER))
+    assert described["subject"] == (
+        "CN=\\#dockerhost-é-\\\\\\\\,STREET=\\ Dam 1\\ ,DC=example,1.2.840.113549.1.9.1=ops@example.com,"
+        'OU=ops+UID=42,O=Example\\, \\"Docker\\" \\+ \\<Hosts\\>\\;,C=NL'
+    )
+    assert described["not_before"] == "2024-01-02T03:04:05+00:00"
+    assert described["not_after"] == "2051-06-07T08:09:10+00:00"
+    assert described["sans"] == ["DNS:docker.example", "URI:https://docker.example/"]
+    assert len(described["sha256_fingerprint"]) == 64
+    assert described["sha256_fingerprint"] == described["sha256_fingerprint"].lower()
 
 
 @pytest.mark.parametrize("der", [b"", b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x30\x03\x02\x01\x01", os.urandom(64)])
 def test_describe_certificate_survives_garbage(der):
     described = describe_certificate(der)
-    assert len(described["sha256_fingerprint"]) == 95
+    assert described["sha256_fingerprint"] == hashlib.sha256(der).hexdigest()
     assert described["sans"] == []
 
 
@@ -402,9 +451,9 @@ SERVER_CERT = {
     "subject": "CN=dockerhost1",
     "issuer": "CN=Docker CA",
     "sans": ["DNS:dockerhost1.westeurope.cloudapp.azure.com"],
-    "not_before": "2024-01-01T00:00:00Z",
-    "not_after": "2024-02-01T00:00:00Z",
-    "sha256_fingerprint": "AA",
+    "not_before": "2024-01-01T00:00:00+00:00",
+    "not_after": "2024-02-01T00:00:00+00:00",
+    "sha256_fingerprint": "aa",
 }
 
 
@@ -425,7 +474,7 @@ def test_hostname_mismatch_with_tls_hostname_names_it():
     assert "'old.example'" in error.message
 
 
-@pytest.mark.parametrize(("code", "words"), [(10, "expired on 2024-02-01T00:00:00Z"), (9, "not valid before")])
+@pytest.mark.parametrize(("code", "words"), [(10, "expired on 2024-02-01T00:00:00+00:00"), (9, "not valid before")])
 def test_expired_or_not_yet_valid(code, words):
     error = classify_tls_error(verify_error(code, "certificate has expired"), tcp_settings(), server_cert=SERVER_CERT)
     assert error.kind == "tls_expired"
