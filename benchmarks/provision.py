@@ -7,14 +7,14 @@ task again (no-op: its requests are read back from the emulator's request log), 
 state again, the same resources as one task per resource in sequence (``azure_sequential.py``).
 The ideal critical path is computed from the latencies the emulator reports it is using (its profile times
 its scale, the numbers in force). Polls cannot see an operation end before the Retry-After the emulator sends
-(scaled too: 10 s x min(scale, 1), rounded), so the report also gives the path as a client that honours
-Retry-After sees it, with the poll spacing measured from the request log: context, the target is unchanged.
+(its schedule per operation is in the same report: first answer, first poll, later polls), so the report also
+gives the path as a client sees it that honours Retry-After and polls every second when none is sent (as
+azure_docker_vm does): context, the target is unchanged.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from urllib.parse import urlsplit
@@ -29,8 +29,8 @@ __all__ = [
     "critical_path",
     "critical_path_polled",
     "emulator_present",
-    "poll_spacing",
     "run",
+    "seen_done_at",
     "start_emulator",
     "timeline",
 ]
@@ -77,25 +77,39 @@ def critical_path(latency: dict) -> tuple[float, list[tuple[str, float]]]:
     return sum(seconds for _label, seconds in steps), steps
 
 
-def poll_spacing(entries: list[dict]) -> float | None:
-    """Median seconds between consecutive GETs of one operation-status URL (the Retry-After in force)."""
-    last: dict[str, float] = {}
-    gaps: list[float] = []
-    for entry in entries:
-        path = urlsplit(entry["path"]).path.lower()
-        if entry["method"].upper() != "GET" or "/operation" not in path:
-            continue
-        if path in last:
-            gaps.append(entry["time"] - last[path])
-        last[path] = entry["time"]
-    return round(summary(gaps)["median"], 2) if gaps else None
+# What azure_docker_vm waits between two polls when Azure sends no Retry-After (_azure_sdk._POLL_SECONDS).
+CLIENT_POLL_SECONDS = 1.0
 
 
-def critical_path_polled(steps: list[tuple[str, float]], spacing: float) -> tuple[float, list[tuple[str, float]]]:
-    """The ideal path as a Retry-After-honouring client sees it: the first poll is immediate, then one every
-    ``spacing`` seconds, so a step of ``s`` seconds is seen done after ceil(s / spacing) polls."""
-    polled = [(label, math.ceil(sec / spacing - 1e-9) * spacing if sec > 0 else 0.0) for label, sec in steps]
-    return sum(sec for _label, sec in polled), polled
+def seen_done_at(seconds: float, retry_after, interval: float = CLIENT_POLL_SECONDS) -> float:
+    """When a client that honours Retry-After sees an operation of ``seconds`` end.
+
+    ``retry_after`` is the emulator's schedule for it, [first answer, first poll, later polls] (None: not
+    sent, then the client waits ``interval``); the client polls after each wait until a poll finds it done.
+    """
+    first, first_poll, later = retry_after or (None, None, None)
+    now, polls = (first or interval), 1
+    while now < seconds - 1e-9:
+        now += (first_poll if polls == 1 else later) or interval
+        polls += 1
+    return now
+
+
+def critical_path_polled(latency: dict, interval: float = CLIENT_POLL_SECONDS) -> tuple[float, list[tuple[str, float]]]:
+    """The ideal path as a Retry-After-honouring client sees it: each step ends at its slowest operation's first
+    poll after it is done (the resource group, answered at once, is not polled)."""
+    table = {name.lower(): seconds for name, seconds in latency["operations"].items()}
+    schedules = {name.lower(): value for name, value in (latency.get("retry_after") or {}).items()}
+    scale = float(latency.get("scale", 1.0))
+    steps = []
+    for label, ops in _PATH:
+        seen = [
+            seen_done_at(table[op.lower()] * scale, schedules.get(op.lower()), interval)
+            for op in ops
+            if table.get(op.lower())
+        ]
+        steps.append((label, max(seen, default=0.0)))
+    return sum(seconds for _label, seconds in steps), steps
 
 
 def arm_requests(entries: list[dict]) -> dict:
@@ -267,7 +281,7 @@ def run(reps: int, scale: float, log) -> dict:
     create, create_task, noop_wall, noop_task, seq_wall, seq_task = [], [], [], [], [], []
     managed = 0
     worst: dict = {}  # the no-op run with the most ARM requests
-    create_timelines, seq_timelines, spacings = [], [], []
+    create_timelines, seq_timelines = [], []
     emulator = None
     try:
         emulator = start_emulator(os.path.join(root, "emulator"), scale)
@@ -284,9 +298,6 @@ def run(reps: int, scale: float, log) -> dict:
             managed = max(managed, _ids_count(first.task(_CREATE_TASK)["result"].get("resource_ids")))
             entries = emulator.requests()
             create_timelines.append(timeline(entries, first.task(_CREATE_TASK)))
-            spacing = poll_spacing(entries)
-            if spacing is not None:
-                spacings.append(spacing)
             seen = max((e["seq"] for e in entries), default=0)
             again = harness.run_playbook(ours, "provision_ours.yml", extra_vars=variables, extra_env=env)
             noop_wall.append(again.wall)
@@ -328,7 +339,7 @@ def run(reps: int, scale: float, log) -> dict:
             "section Latency.",
         },
         "critical_path": {"seconds": round(path_seconds, 3), "steps": [[label, round(sec, 3)] for label, sec in steps]},
-        "critical_path_polled": _polled(steps, spacings),
+        "critical_path_polled": _polled(latency),
         "create": summary(create),
         "create_task": summary(create_task),
         "create_timeline": _median_timeline(create_timelines),
@@ -345,7 +356,8 @@ def run(reps: int, scale: float, log) -> dict:
         "sequential": {
             "label": "one task per resource, in sequence (Azure SDK)",
             "method": "seven ansible.builtin.command tasks, each running benchmarks/azure_sequential.py for one "
-            "resource (fresh process: token, GET, PUT if missing, wait), as seven azure.azcollection tasks would.",
+            "resource (fresh process: token, GET, PUT if missing, wait), as seven azure.azcollection tasks would, "
+            "with the Azure SDK's defaults (its poller waits 30 s between polls when ARM sends no Retry-After).",
             "wall": summary(seq_wall),
             "task": summary(seq_task),
             "timeline": _median_timeline(seq_timelines),
@@ -362,13 +374,14 @@ def _short(path: str) -> str:
     return "/".join(parts[3:]) or path
 
 
-def _polled(steps: list[tuple[str, float]], spacings: list[float]) -> dict | None:
-    if not spacings:
+def _polled(latency: dict) -> dict | None:
+    if not latency.get("retry_after"):
         return None
-    spacing = summary(spacings)["median"]
-    seconds, polled = critical_path_polled(steps, spacing)
+    seconds, polled = critical_path_polled(latency)
+    schedules = latency["retry_after"]
     return {
-        "poll_spacing": round(spacing, 2),
+        "client_poll_seconds": CLIENT_POLL_SECONDS,
+        "retry_after": {op: schedules[op.lower()] for _label, ops in _PATH for op in ops if op.lower() in schedules},
         "seconds": round(seconds, 3),
         "steps": [[label, round(sec, 3)] for label, sec in polled],
     }

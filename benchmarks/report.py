@@ -90,9 +90,9 @@ def _provision_targets(section: dict | None) -> list[tuple[str, str, str]]:
             f"task {fmt_seconds(task)}, whole playbook {fmt_seconds(wall)}; bound {fmt_seconds(bound)} "
             f"(critical path {fmt_seconds(path)}"
             + (
-                f"; {fmt_seconds(section['critical_path_polled']['seconds'])} when each poll waits the "
-                f"emulator's Retry-After of {section['critical_path_polled']['poll_spacing']:g} s"
-                if section.get("critical_path_polled")
+                f"; {fmt_seconds(section['critical_path_polled']['seconds'])} for a client that honours the "
+                "emulator's Retry-After"
+                if section.get("critical_path_polled") and "retry_after" in section["critical_path_polled"]
                 else ""
             )
             + ")",
@@ -317,14 +317,20 @@ def _provision(section: dict | None) -> list[str]:
         "",
     ]
     polled = section.get("critical_path_polled")
-    if polled:
+    if polled and "retry_after" in polled:
         polled_steps = " + ".join(f"{name} {sec:g}" for name, sec in polled["steps"])
+        schedule = "; ".join(
+            f"{op.split('/', 1)[1].lower()} {'/'.join('-' if v is None else f'{v:g}' for v in values)}"
+            for op, values in polled["retry_after"].items()
+            if values
+        )
         lines += [
-            "The emulator's `Retry-After` is scaled too (10 s x min(scale, 1), rounded to whole seconds): the "
-            f"measured spacing between two polls of one operation was {polled['poll_spacing']:g} s. A client that "
-            "honours it (the first poll is immediate, then one per `Retry-After`) sees each step end at the first "
-            f"poll after it: {polled_steps} = **{polled['seconds']:g} s**. That is the floor for any client that "
-            "honours Retry-After on this emulator; the issue's target stays stated against the ideal path.",
+            "Polls cannot see an operation end before the `Retry-After` the emulator sends, which follows recorded "
+            "ARM sessions (tests/azure_emulator/README.md, section Retry-After) and is scaled too. Seconds on the "
+            f"first answer / first InProgress poll / later polls (- = none sent): {schedule}. A client that honours "
+            f"it, and polls every {polled['client_poll_seconds']:g} s when none is sent (as azure_docker_vm does), "
+            f"sees each step end at the first poll after it: {polled_steps} = **{polled['seconds']:g} s**. "
+            "Context only: the issue's target stays stated against the ideal path.",
             "",
         ]
     noop = section["noop"]

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 try:
     from azure.core.exceptions import (
@@ -35,7 +36,7 @@ try:
         ServiceRequestError,
         ServiceResponseError,
     )
-    from azure.core.pipeline.policies import RetryPolicy
+    from azure.core.pipeline.policies import HTTPPolicy, RetryPolicy
 except ImportError:
     AZURE_SDK_IMPORT_ERROR: str | None = traceback.format_exc()
 
@@ -45,6 +46,7 @@ except ImportError:
     AzureError = ClientAuthenticationError = HttpResponseError = ResourceNotFoundError = _SdkMissingError
     ServiceRequestError = ServiceResponseError = _SdkMissingError
     RetryPolicy = None
+    HTTPPolicy = object
 else:
     AZURE_SDK_IMPORT_ERROR = None
 
@@ -78,6 +80,7 @@ __all__ = [
     "AzureDockerHostError",
     "Clients",
     "Deadline",
+    "FirstPollPolicy",
     "InvalidOption",
     "Step",
     "arm_id",
@@ -85,6 +88,7 @@ __all__ = [
     "call",
     "delete_and_wait",
     "describe_http_error",
+    "first_poll_times",
     "get_or_none",
     "location_key",
     "missing_mgmt_packages",
@@ -118,6 +122,57 @@ RETRYABLE_CODES = frozenset(
 )
 
 _POLL_SECONDS = 1  # Azure's Retry-After on polls wins when it is sent
+
+
+def first_poll_times(status: int, headers: Any, now: float) -> dict[str, float]:
+    """When each operation URL of an answer that started a long-running operation may first be polled.
+
+    ARM's answer says where to check the operation (``Azure-AsyncOperation``, ``Location``) and how long
+    to wait before checking (``Retry-After``, whole seconds). Only answers that start an operation count
+    (200, 201, 202 with an operation URL): a throttled answer's Retry-After is the retry policy's business.
+    Keys are URL paths (a poller may reorder or add query parameters).
+    """
+    if status not in (200, 201, 202):
+        return {}
+    try:
+        seconds = int(str(headers.get("Retry-After", "")).strip())
+    except ValueError:
+        return {}
+    if seconds <= 0:
+        return {}
+    urls = [headers.get(name) for name in ("Azure-AsyncOperation", "Location")]
+    return {urlsplit(url).path.lower(): now + seconds for url in urls if url}
+
+
+class FirstPollPolicy(HTTPPolicy):
+    """Holds the first status check of a long-running operation until the answer's Retry-After has passed.
+
+    ARM asks clients to wait ``Retry-After`` seconds before checking an operation; azure-core's poller
+    checks once at once, then waits the Retry-After of that check. For an operation shorter than the first
+    poll's Retry-After, the immediate check costs a whole extra interval. Later polls are azure-core's.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._not_before: dict[str, float] = {}
+
+    def send(self, request: Any) -> Any:
+        http_request = request.http_request
+        if http_request.method == "GET":
+            with self._lock:
+                when = self._not_before.pop(urlsplit(http_request.url).path.lower(), None)
+            if when is not None:
+                time.sleep(max(0.0, when - time.monotonic()))
+        response = self.next.send(request)
+        http_response = response.http_response
+        times = first_poll_times(http_response.status_code, http_response.headers, time.monotonic())
+        if times:
+            with self._lock:
+                self._not_before.update(times)
+        return response
+
+
 _RETRY_TOTAL = 6
 _RETRY_BACKOFF_MAX = 30
 
@@ -320,6 +375,7 @@ def build_clients(
             "credential_scopes": scopes,
             "polling_interval": _POLL_SECONDS,
             "retry_policy": policy,
+            "per_call_policies": [FirstPollPolicy()],
             "user_agent": "dockerhost.azure",
         }
 

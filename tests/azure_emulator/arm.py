@@ -407,8 +407,8 @@ class ResourceManager:
     def _accepted_group_delete(self, op: Operation) -> Response:
         url = f"{self.emu.endpoint}/subscriptions/{self.sub}/operationresults/{op.id}?api-version=2025-04-01"
         headers = {"Location": url}
-        if op.retry_after:
-            headers["Retry-After"] = str(op.retry_after)
+        if op.first_retry_after():
+            headers["Retry-After"] = str(op.first_retry_after())
         return Response(202, None, headers)
 
     def _remove_tree(self, root: Resource) -> None:
@@ -685,7 +685,7 @@ class ResourceManager:
             method,
             work,
             delay=self.emu.latency.delay(op_kind),
-            retry_after=self.emu.latency.retry_after(),
+            retry_after=self.emu.latency.retry_after(op_kind),
             forced=forced,
             on_end=on_end,
         )
@@ -711,32 +711,31 @@ class ResourceManager:
                 headers["Location"] = f"{base}/operations/{op.id}?monitor=true&api-version={version}"
             else:
                 headers["Location"] = f"{base}/operationResults/{op.id}?api-version={version}"
-        if op.retry_after:
-            headers["Retry-After"] = str(op.retry_after)
+        if op.first_retry_after():
+            headers["Retry-After"] = str(op.first_retry_after())
         return headers
 
     def _poll_status(self, request: Request, op_id: str) -> Response:
         op = self.ops.get(op_id)
         if op is None:
             raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
-        headers = {}
-        if not op.finished and op.retry_after:
-            headers["Retry-After"] = str(op.retry_after)
         with self.lock:
-            return Response(200, op.status_body(), headers)
+            retry_after = op.poll_retry_after()
+            return Response(200, op.status_body(), {"Retry-After": str(retry_after)} if retry_after else {})
 
     def _poll_location(self, request: Request, op_id: str) -> Response:
         op = self.ops.get(op_id)
         if op is None:
             raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
         with self.lock:
+            retry_after = op.poll_retry_after()
             if not op.finished:
                 scheme_host = self.emu.endpoint
                 headers = {
                     "Location": f"{scheme_host}{request.path}" + (f"?{request.raw_query}" if request.raw_query else "")
                 }
-                if op.retry_after:
-                    headers["Retry-After"] = str(op.retry_after)
+                if retry_after:
+                    headers["Retry-After"] = str(retry_after)
                 return Response(202, None, headers)
             if op.status == SUCCEEDED:
                 if op.method == "DELETE":

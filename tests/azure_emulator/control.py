@@ -38,8 +38,17 @@ AZURE_PROFILE: dict[str, float] = {
     "Microsoft.Compute/virtualMachines/extensions/write": 30.0,
     "Microsoft.Compute/virtualMachines/extensions/delete": 20.0,
 }
-# Retry-After (seconds) on initial answers and polls while a latency is set; the network RP answers 10.
-AZURE_RETRY_AFTER = 10
+# Retry-After (seconds, before scaling) with the azure profile: (first answer, first InProgress poll, later
+# InProgress polls); None = not sent, and nothing is sent once the operation has ended. From recorded ARM
+# sessions (README.md, "Retry-After", lists them); the first entry that matches an operation wins.
+AZURE_RETRY_AFTER: tuple[tuple[str, tuple[int | None, int | None, int | None]], ...] = (
+    ("Microsoft.Compute/virtualMachines/write", (10, 50, None)),
+    ("Microsoft.Compute/virtualMachines/delete", (10, 30, None)),
+    ("Microsoft.Compute/*", (10, None, None)),  # extensions, VM actions: no recording; as the other writes
+    ("Microsoft.Network/*/write", (3, 10, 10)),
+    ("Microsoft.Network/*/delete", (10, 10, 10)),
+    ("Microsoft.Resources/subscriptions/resourceGroups/delete", (15, 15, 15)),
+)
 
 
 @dataclass
@@ -261,15 +270,41 @@ class Latency:
         with self._lock:
             return self._table.get(operation.lower(), 0.0) * self._scale
 
-    def retry_after(self) -> int | None:
+    def retry_after(self, operation: str) -> tuple[int | None, int | None, int | None] | None:
+        """``operation``'s Retry-After on its first answer, first InProgress poll and later ones (None: none).
+
+        Only while a latency is set; with the azure profile as ARM sends it (scaled, whole seconds, at least
+        1), otherwise 1 second throughout.
+        """
         with self._lock:
             if not any(v * self._scale > 0 for v in self._table.values()):
                 return None
-            return max(1, round(AZURE_RETRY_AFTER * min(1.0, self._scale))) if self._profile == "azure" else 1
+            if self._profile != "azure":
+                return (1, 1, 1)
+            factor = min(1.0, self._scale)
+        values = _azure_retry_after(operation)
+        return tuple(None if v is None else max(1, round(v * factor)) for v in values)  # type: ignore[return-value]
 
     def as_dict(self) -> dict:
         with self._lock:
-            return {"profile": self._profile, "scale": self._scale, "operations": dict(self._table)}
+            state = {"profile": self._profile, "scale": self._scale, "operations": dict(self._table)}
+        # Retry-After per operation: first answer, first InProgress poll, later ones (null: not sent).
+        state["retry_after"] = {name: self.retry_after(name) for name in state["operations"]}
+        return state
+
+
+def _azure_retry_after(operation: str) -> tuple[int | None, int | None, int | None]:
+    name = operation.lower()
+    for entry, values in AZURE_RETRY_AFTER:
+        pattern = entry.lower()
+        if "*" not in pattern:
+            if name == pattern:
+                return values
+            continue
+        prefix, _star, suffix = pattern.partition("*")
+        if name.startswith(prefix) and name.endswith(suffix):
+            return values
+    return (None, None, None)
 
 
 def parse_json_body(request: Request) -> dict:

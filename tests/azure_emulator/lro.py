@@ -6,7 +6,9 @@ A PUT or DELETE that Azure runs asynchronously answers 201/202 at once with ``Az
 ``Location``) headers; the work then runs on a thread after the configured latency. Polling the
 ``Azure-AsyncOperation`` URL answers 200 ``{"status": "InProgress" | "Succeeded" | "Failed" | "Canceled", ...}``
 (plus ``error{code,message}`` when it did not succeed); polling ``Location`` answers 202 while it runs, then
-the final result. ``Retry-After`` is only sent when a latency is configured (see latency.py).
+the final result. ``Retry-After`` is only sent when a latency is configured (``Latency.retry_after`` in
+control.py says which value on the first answer, the first InProgress poll and later ones), never once the
+operation has ended.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Operation:
     end_time: str | None = None
     error: dict | None = None
     http_status: int = 400
-    retry_after: int | None = None
+    retry_after: tuple[int | None, int | None, int | None] | None = None  # first answer, first poll, later
+    polls: int = 0
     generation: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     forced: OperationFailed | None = None  # a fault: the operation will end this way
@@ -53,6 +56,17 @@ class Operation:
     @property
     def finished(self) -> bool:
         return self.status != IN_PROGRESS
+
+    def first_retry_after(self) -> int | None:
+        """Retry-After on the answer that started the operation."""
+        return self.retry_after[0] if self.retry_after and not self.finished else None
+
+    def poll_retry_after(self) -> int | None:
+        """Retry-After on this poll (counted); none once the operation has ended."""
+        self.polls += 1
+        if self.finished or not self.retry_after:
+            return None
+        return self.retry_after[1] if self.polls == 1 else self.retry_after[2]
 
     def status_body(self) -> dict:
         """The Azure-AsyncOperation body (OperationStatusResult: name, status, startTime, endTime, error)."""
@@ -89,7 +103,7 @@ class OperationEngine:
         work: Callable[[Operation], None],
         *,
         delay: float = 0.0,
-        retry_after: int | None = None,
+        retry_after: tuple[int | None, int | None, int | None] | None = None,
         forced: OperationFailed | None = None,
         on_end: Callable[[Operation], None] | None = None,
     ) -> Operation:

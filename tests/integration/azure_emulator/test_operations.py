@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from ansible_collections.dockerhost.azure.tests.azure_emulator.lro import Operation
+
 pytestmark = pytest.mark.emulator
 
 VNET = "resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet"
@@ -41,6 +43,33 @@ def test_azure_profile_is_scaled(azure_emulator):
     table = azure_emulator.set_latency(profile="azure", scale=0.5)
     assert table["operations"]["microsoft.compute/virtualmachines/write"] == 60.0
     assert table["scale"] == 0.5
+    # Retry-After as recorded ARM sessions show it, scaled too: (first answer, first poll, later polls).
+    assert table["retry_after"]["microsoft.compute/virtualmachines/write"] == [5, 25, None]
+    assert table["retry_after"]["microsoft.compute/virtualmachines/extensions/write"] == [5, None, None]
+    assert table["retry_after"]["microsoft.network/virtualnetworks/write"] == [2, 5, 5]
+    assert table["retry_after"]["microsoft.network/networkinterfaces/delete"] == [5, 5, 5]
+    assert table["retry_after"]["microsoft.resources/subscriptions/resourcegroups/delete"] == [8, 8, 8]
+
+
+def test_azure_profile_retry_after_on_answer_first_poll_and_later_polls(arm, azure_emulator):
+    """A VM create: Retry-After on the 201 and a longer one on the first InProgress poll, none on later
+    polls, and never once the operation has ended (the Location URL counts as a poll too)."""
+    arm.group("rg")
+    azure_emulator.set_latency(profile="azure", scale=0.05)  # VNet 0.2 s, Retry-After 1 s (at least)
+    answer = arm.call("PUT", VNET, BODY, "2026-03-01")
+    assert answer.headers["Retry-After"] == "1"
+    status_url = answer.headers["Azure-AsyncOperation"]
+    assert azure_emulator.wait_idle()
+    done = arm.call("GET", status_url)
+    assert done.json()["status"] == "Succeeded" and "Retry-After" not in done.headers
+
+    azure_emulator.set_latency(profile="azure", scale=1, operations={"Microsoft.Network/virtualNetworks/delete": 30})
+    deleting = arm.call("DELETE", VNET, api_version="2026-03-01")
+    assert deleting.headers["Retry-After"] == "10"
+    first = arm.call("GET", deleting.headers["Azure-AsyncOperation"])
+    later = arm.call("GET", deleting.headers["Location"])
+    assert first.headers["Retry-After"] == "10" and later.headers["Retry-After"] == "10"
+    azure_emulator.reset()
 
 
 def test_an_operation_can_end_canceled(azure_emulator, arm):
@@ -68,3 +97,13 @@ def test_server_errors_are_retried_then_surface(azure_emulator):
     assert excinfo.value.status_code == 500 and excinfo.value.error.code == "InternalServerError"
     faults = azure_emulator.faults()
     assert [f["fired"] for f in faults] == [1, 2]
+
+
+def test_retry_after_schedule_of_one_operation():
+    op = Operation(id="op", kind="Microsoft.Compute/virtualMachines/write", resource_id="vm", method="PUT")
+    op.retry_after = (10, 50, None)
+    assert op.first_retry_after() == 10
+    assert [op.poll_retry_after() for _poll in range(3)] == [50, None, None]
+    op.status = "Succeeded"
+    assert op.first_retry_after() is None
+    assert op.poll_retry_after() is None

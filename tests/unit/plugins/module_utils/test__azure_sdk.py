@@ -15,9 +15,11 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     OWNER_TAG,
     AzureDockerHostError,
     Deadline,
+    FirstPollPolicy,
     InvalidOption,
     call,
     delete_and_wait,
+    first_poll_times,
     get_or_none,
     owned_by,
     pending_state,
@@ -271,3 +273,73 @@ def test_settled_reads_again_while_an_earlier_operation_runs(monkeypatch):
     assert settled("read vm", lambda: next(answers), Deadline(60)) == {"properties": {"provisioningState": "Succeeded"}}
     with pytest.raises(AzureDockerHostError, match="still Deleting"):
         settled("read vm", lambda: {"properties": {"provisioningState": "Deleting"}}, Deadline(1))
+
+
+# -- the first poll of a long-running operation waits the answer's Retry-After ----------------------
+
+OPERATION = (
+    "https://management.azure.com/subscriptions/s/providers/Microsoft.Network/locations/westeurope/operations/op1"
+)
+RESULT = (
+    "https://management.azure.com/subscriptions/s/providers/Microsoft.Network/locations/westeurope/operationResults/op1"
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (201, {"Azure-AsyncOperation": OPERATION + "?api-version=2024-05-01", "Retry-After": "3"}, {OPERATION: 103}),
+        (
+            202,
+            {"Azure-AsyncOperation": OPERATION, "Location": RESULT, "Retry-After": "10"},
+            {OPERATION: 110, RESULT: 110},
+        ),
+        (201, {"Azure-AsyncOperation": OPERATION}, {}),  # no Retry-After: azure-core's own pace
+        (201, {"Azure-AsyncOperation": OPERATION, "Retry-After": "0"}, {}),
+        (201, {"Azure-AsyncOperation": OPERATION, "Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}, {}),
+        (429, {"Retry-After": "5"}, {}),  # throttling: the retry policy's business
+        (429, {"Azure-AsyncOperation": OPERATION, "Retry-After": "5"}, {}),
+        (200, {"Retry-After": "5"}, {}),  # nothing to poll
+    ],
+)
+def test_first_poll_times(status, headers, expected):
+    times = first_poll_times(status, headers, now=100.0)
+    assert times == {
+        url.split("://", 1)[1].split("/", 1)[1].join(("/", "")).lower(): when for url, when in expected.items()
+    }
+
+
+class _Request:
+    def __init__(self, method: str, url: str) -> None:
+        self.http_request = type("HttpRequest", (), {"method": method, "url": url})()
+
+
+class _Answers:
+    """The next policy: answers each request with the status and headers queued for it, and notes when."""
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[str, float]] = []
+
+    def send(self, request):
+        self.sent.append((request.http_request.method, time.monotonic()))
+        status, headers = self.answers.pop(0)
+        return type(
+            "PipelineResponse", (), {"http_response": type("R", (), {"status_code": status, "headers": headers})()}
+        )()
+
+
+def test_first_poll_policy_waits_the_answer_retry_after_once():
+    policy = FirstPollPolicy()
+    policy.next = _Answers(
+        (201, {"Azure-AsyncOperation": OPERATION, "Retry-After": "1"}),
+        (200, {"Retry-After": "1"}),  # InProgress poll: azure-core waits this one itself
+        (200, {}),
+    )
+    started = time.monotonic()
+    policy.send(_Request("PUT", "https://management.azure.com/subscriptions/s/.../virtualNetworks/vnet"))
+    policy.send(_Request("GET", OPERATION + "?api-version=2024-05-01"))
+    policy.send(_Request("GET", OPERATION + "?api-version=2024-05-01"))
+    (_put, _put_at), (_first, first_at), (_second, second_at) = policy.next.sent
+    assert first_at - started >= 1.0  # held until the PUT's Retry-After had passed
+    assert second_at - first_at < 0.5  # later polls are azure-core's: not held again
