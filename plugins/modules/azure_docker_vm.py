@@ -19,7 +19,8 @@ description:
     and a VM extension that installs Docker and configures TLS (O(docker_install))."
   - Independent resources (security group, public IP, virtual network) are created concurrently, then the NIC,
     the VM and the extension. Every wait is bounded by O(wait_timeout); Azure's throttling (HTTP 429 with
-    C(Retry-After)) and transient errors are retried.
+    C(Retry-After)) and transient errors are retried. Operations are checked when Azure's C(Retry-After) says
+    to (the first check too), every second when Azure does not say.
   - Idempotent. Every managed property is compared with what exists; a run that changes nothing only reads (one
     GET per resource) and writes nothing. A property Azure cannot change in place (O(image), O(admin_username),
     O(ssh_public_keys), password login, O(location)) makes the task fail, naming it, instead of being ignored.
