@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import random
 import re
 import threading
@@ -398,7 +399,8 @@ def _warm_token(credential: Any, scopes: list[str]) -> None:
 
 def _raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> dict:
     """``cls=`` hook: the response body as the REST dict, whatever model style the SDK version uses."""
-    return pipeline_response.http_response.json()
+    # .text() exists on both azure-core response types (.json() only on the newer one, azure-core >= 1.31).
+    return json.loads(pipeline_response.http_response.text())
 
 
 def describe_http_error(exc: Exception) -> tuple[str, int | None, str | None, str | None]:

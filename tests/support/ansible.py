@@ -31,7 +31,9 @@ from pathlib import Path
 __all__ = ["ELSEWHERE", "ROOT", "VENV", "AnsibleRunner", "PlaybookRun", "ansible_env", "ansible_settings"]
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv"
+# The virtual environment whose ansible-playbook and Python the tests run (`make min-deps` points it at one
+# with the oldest versions requirements.txt allows).
+VENV = Path(os.environ.get("DOCKERHOST_TEST_VENV") or ROOT / ".venv")
 PYTHON = VENV / "bin" / "python"
 CONNECTION_PLUGINS = Path(__file__).resolve().parent / "connection_plugins"
 ELSEWHERE = {"ansible_connection": "elsewhere"}  # task vars: run a module as on a managed node

@@ -32,8 +32,8 @@ def der(path: str) -> bytes:
 
 
 def raw(pipeline_response, _deserialized, _headers):
-    """``cls=`` for SDK calls: the REST body as Azure sent it."""
-    return pipeline_response.http_response.json()
+    """``cls=`` for SDK calls: the REST body as Azure sent it (``.text()``: every azure-core release has it)."""
+    return json.loads(pipeline_response.http_response.text())
 
 
 def rules_and_subnets(resource: dict) -> dict:
@@ -175,7 +175,7 @@ def test_custom_script_from_nothing_to_removal(host):
     deleted = sorted(w["path"].rsplit("/", 1)[-1] for w in host.writes() if w["method"] == "DELETE")
     assert deleted == sorted([name, f"{name}-nic", f"{name}-nsg", f"{name}-ip", f"{name}-vnet"])
     assert removed_again["changed"] is False
-    left = [r["name"] for r in host.emulator.resource_client().resources.list_by_resource_group(f"rg-{name}")]
+    left = [r.name for r in host.emulator.resource_client().resources.list_by_resource_group(f"rg-{name}")]
     assert left == [foreign.name]
     assert host.emulator.resource_client().resource_groups.check_existence(f"rg-{name}")
     assert host.emulator.vms() == []  # the daemon went with its VM
@@ -247,7 +247,7 @@ def test_docker_extension_on_an_existing_subnet(host):
 
     (removed,) = host.run(host.task({"resource_group": group, "name": name, "state": "absent"})).results
     assert removed["changed"] is True
-    left = sorted(r["name"] for r in resources.resources.list_by_resource_group(group))
+    left = sorted(r.name for r in resources.resources.list_by_resource_group(group))
     assert left == ["shared-vnet"]
     assert json.dumps(network.subnets.get(group, "shared-vnet", "apps").as_dict())  # still there
 

@@ -104,10 +104,8 @@ def test_check_mode_success_and_actionable_failures(plays, probe_world, path):
 
     # Options are checked by the module's own argument spec, in its own words, on either path.
     assert not_a_number["failed"]
-    assert not_a_number["msg"] == (
-        "argument 'timeout' is of type str and we were unable to convert to float: <class 'str'> cannot be "
-        "converted to a float"
-    )
+    assert "argument 'timeout'" in not_a_number["msg"]  # ansible-core's words, which vary by release
+    assert "convert to float" in not_a_number["msg"]
     assert unknown["failed"]
     assert unknown["msg"].startswith(f"Unsupported parameters for ({MODULE}) module: colour.")
 

@@ -20,6 +20,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api impor
     probe_daemon,
     resolve_connection,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import cert_not_after
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import (
     FQDN,
     DripListener,
@@ -134,7 +135,7 @@ def test_expired_server_certificate(probe_world):
     error, _took = failure(probe_world.tls_params(probe_world.expired))
     assert error.kind == "tls_expired"
     served = x509.load_pem_x509_certificate(pathlib.Path(probe_world.expired.tls.cert).read_bytes())
-    assert f"expired on {served.not_valid_after_utc.isoformat()}" in error.message
+    assert f"expired on {cert_not_after(served).isoformat()}" in error.message
     assert "docker_tls_certs" in error.message
 
 

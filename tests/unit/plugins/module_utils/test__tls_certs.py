@@ -28,6 +28,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
     build_ca,
     build_leaf,
     cert_not_after,
+    cert_not_before,
     cert_pem,
     describe_cert,
     key_pem,
@@ -395,7 +396,7 @@ def test_issued_certificates_have_the_required_extensions(current):
         assert not _ext(leaf, x509.BasicConstraints).value.ca
         assert leaf.signature_hash_algorithm.name == "sha256"
         assert leaf.serial_number > 0
-        assert leaf.not_valid_before_utc == NOW - datetime.timedelta(minutes=5)
+        assert cert_not_before(leaf) == NOW - datetime.timedelta(minutes=5)
     sans = _ext(server, x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["h1.example.test"]
     assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["192.0.2.10"]

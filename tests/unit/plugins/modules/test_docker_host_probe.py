@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import DOCKER_CONNECTION_ARGUMENT_SPEC
 from ansible_collections.dockerhost.azure.plugins.modules import docker_host_probe
+from ansible_collections.dockerhost.azure.tests.support.module_args import patch_module_args
 
 # TEST-NET-3: never routed, so a test that wrongly tried to connect would hang until its timeout.
 UNROUTED = "tcp://203.0.113.10:2376"

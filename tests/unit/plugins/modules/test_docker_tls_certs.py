@@ -11,10 +11,10 @@ import stat
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import locked_dir
 from ansible_collections.dockerhost.azure.plugins.modules import docker_tls_certs
+from ansible_collections.dockerhost.azure.tests.support.module_args import patch_module_args
 
 
 @pytest.fixture
