@@ -14,13 +14,13 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: help setup lint sanity units integration molecule test demo bench changelog clean
+.PHONY: help setup lint sanity units integration min-deps molecule test demo bench changelog clean
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
 	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
 	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
-	@echo "make lint | sanity | units | integration | bench | changelog | clean"
+	@echo "make lint | sanity | units | integration | min-deps | bench | changelog | clean"
 
 # Re-run setup when the requirement files change or the venv is missing.
 $(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
@@ -46,6 +46,10 @@ units: $(STAMP)
 integration: $(STAMP)
 	$(PYTEST) tests/integration
 
+# The modules' tests again on the oldest versions requirements.txt allows (.venv-min, see the script).
+min-deps: $(STAMP)
+	bash hack/min-deps.sh
+
 # The docker_host role's scenarios (extensions/molecule/), also run by `integration` through
 # tests/integration/role/test_molecule.py; each starts its own Azure emulator.
 molecule: $(STAMP)
@@ -56,6 +60,7 @@ test: $(STAMP)
 	$(MAKE) sanity
 	$(MAKE) units
 	$(MAKE) integration
+	$(MAKE) min-deps
 
 # Benchmarks, not part of `make test` (see benchmarks/README.md); e.g. BENCH_ARGS="--reps 3 --only certs".
 bench: $(STAMP)
