@@ -69,11 +69,16 @@ def start_emulator(state_dir: str, scale: float):
     return EmulatorClient.start(state_dir, latency="azure", latency_scale=scale)
 
 
-def critical_path(latency: dict) -> tuple[float, list[tuple[str, float]]]:
-    """Ideal create time from the emulator's latency table: the sum over the path of each step's slowest op."""
+def _path_latencies(latency: dict) -> list[tuple[str, list[tuple[str, float]]]]:
+    """Each step of the create path with its operations' seconds as the emulator reports them (scaled)."""
     table = {name.lower(): seconds for name, seconds in latency["operations"].items()}
     scale = float(latency.get("scale", 1.0))
-    steps = [(label, max(table.get(op.lower(), 0.0) for op in ops) * scale) for label, ops in _PATH]
+    return [(label, [(op.lower(), table.get(op.lower(), 0.0) * scale) for op in ops]) for label, ops in _PATH]
+
+
+def critical_path(latency: dict) -> tuple[float, list[tuple[str, float]]]:
+    """Ideal create time from the emulator's latency table: the sum over the path of each step's slowest op."""
+    steps = [(label, max(seconds for _op, seconds in ops)) for label, ops in _path_latencies(latency)]
     return sum(seconds for _label, seconds in steps), steps
 
 
@@ -98,17 +103,11 @@ def seen_done_at(seconds: float, retry_after, interval: float = CLIENT_POLL_SECO
 def critical_path_polled(latency: dict, interval: float = CLIENT_POLL_SECONDS) -> tuple[float, list[tuple[str, float]]]:
     """The ideal path as a Retry-After-honouring client sees it: each step ends at its slowest operation's first
     poll after it is done (the resource group, answered at once, is not polled)."""
-    table = {name.lower(): seconds for name, seconds in latency["operations"].items()}
     schedules = {name.lower(): value for name, value in (latency.get("retry_after") or {}).items()}
-    scale = float(latency.get("scale", 1.0))
-    steps = []
-    for label, ops in _PATH:
-        seen = [
-            seen_done_at(table[op.lower()] * scale, schedules.get(op.lower()), interval)
-            for op in ops
-            if table.get(op.lower())
-        ]
-        steps.append((label, max(seen, default=0.0)))
+    steps = [
+        (label, max((seen_done_at(sec, schedules.get(op), interval) for op, sec in ops if sec), default=0.0))
+        for label, ops in _path_latencies(latency)
+    ]
     return sum(seconds for _label, seconds in steps), steps
 
 

@@ -58,17 +58,15 @@ def _probe_targets(section: dict | None) -> list[tuple[str, str, str]]:
         return [(name, _why_not(section), UNMEASURED)]
     value = section["task_ratio"]
     text = f"{value:.2f}x by task time ({section['playbook_ratio']:.2f}x by whole playbook wall time) on the controller"
-    rows = [(name, text, HOLDS if value >= 1.5 else FAILS)]
-    if "module_task_ratio" in section:
-        module = section["module_task_ratio"]
-        rows.append(
-            (
-                f"{name}, run as a module on a managed node",
-                f"{module:.2f}x by task time ({section['module_playbook_ratio']:.2f}x by whole playbook wall time)",
-                HOLDS if module >= 1.5 else FAILS,
-            )
-        )
-    return rows
+    module = section["module_task_ratio"]
+    return [
+        (name, text, HOLDS if value >= 1.5 else FAILS),
+        (
+            f"{name}, run as a module on a managed node",
+            f"{module:.2f}x by task time ({section['module_playbook_ratio']:.2f}x by whole playbook wall time)",
+            HOLDS if module >= 1.5 else FAILS,
+        ),
+    ]
 
 
 def _provision_targets(section: dict | None) -> list[tuple[str, str, str]]:
@@ -92,7 +90,7 @@ def _provision_targets(section: dict | None) -> list[tuple[str, str, str]]:
             + (
                 f"; {fmt_seconds(section['critical_path_polled']['seconds'])} for a client that honours the "
                 "emulator's Retry-After"
-                if section.get("critical_path_polled") and "retry_after" in section["critical_path_polled"]
+                if section.get("critical_path_polled")
                 else ""
             )
             + ")",
@@ -218,7 +216,6 @@ def _probe(section: dict | None) -> list[str]:
         f"Median (min-max) of {section['reps']} repetitions.",
         "",
     ]
-    module_way = whole.get("ours_module")
     lines += _table(
         ["Tool", "Task time", "Whole playbook"],
         [
@@ -227,17 +224,11 @@ def _probe(section: dict | None) -> list[str]:
                 fmt_range(whole["ours"]["task"]),
                 fmt_range(whole["ours"]["playbook"]),
             ],
-            *(
-                [
-                    [
-                        "dockerhost.azure.docker_host_probe, as a module on a managed node",
-                        fmt_range(module_way["task"]),
-                        fmt_range(module_way["playbook"]),
-                    ]
-                ]
-                if module_way
-                else []
-            ),
+            [
+                "dockerhost.azure.docker_host_probe, as a module on a managed node",
+                fmt_range(whole["ours_module"]["task"]),
+                fmt_range(whole["ours_module"]["playbook"]),
+            ],
             [
                 "community.docker.docker_host_info",
                 fmt_range(whole["reference"]["task"]),
@@ -247,14 +238,9 @@ def _probe(section: dict | None) -> list[str]:
     )
     lines += [
         f"Speed-up on the controller: {section['task_ratio']:.2f}x by task time, {section['playbook_ratio']:.2f}x "
-        "by whole playbook."
-        + (
-            f" As a module on a managed node: {section['module_task_ratio']:.2f}x by task time, "
-            f"{section['module_playbook_ratio']:.2f}x by whole playbook (most of a module's task time is Ansible "
-            "starting it, the same for any module)."
-            if module_way
-            else ""
-        ),
+        f"by whole playbook. As a module on a managed node: {section['module_task_ratio']:.2f}x by task time, "
+        f"{section['module_playbook_ratio']:.2f}x by whole playbook (most of a module's task time is Ansible "
+        "starting it, the same for any module).",
         "",
         "Readiness lag: the playbook starts while nothing listens; "
         f"{section['start_delay']:.0f} s later the harness starts dockerd and polls it itself every "
@@ -272,18 +258,12 @@ def _probe(section: dict | None) -> list[str]:
                 fmt_range(ready["ours"]["lag"]),
                 ", ".join(str(a) for a in ready["ours"]["attempts"]) + " (the probe's own)",
             ],
-            *(
-                [
-                    [
-                        "docker_host_probe, as a module",
-                        f"`wait_timeout: {ready['ours_module']['wait']['wait_timeout']}` (retries inside the module)",
-                        fmt_range(ready["ours_module"]["lag"]),
-                        ", ".join(str(a) for a in ready["ours_module"]["attempts"]) + " (the module's own)",
-                    ]
-                ]
-                if "ours_module" in ready
-                else []
-            ),
+            [
+                "docker_host_probe, as a module",
+                f"`wait_timeout: {ready['ours_module']['wait']['wait_timeout']}` (retries inside the module)",
+                fmt_range(ready["ours_module"]["lag"]),
+                ", ".join(str(a) for a in ready["ours_module"]["attempts"]) + " (the module's own)",
+            ],
             [
                 "docker_host_info",
                 f"`until` / `retries: {ready['reference']['wait']['wait_retries']}` / "
@@ -317,7 +297,7 @@ def _provision(section: dict | None) -> list[str]:
         "",
     ]
     polled = section.get("critical_path_polled")
-    if polled and "retry_after" in polled:
+    if polled:
         polled_steps = " + ".join(f"{name} {sec:g}" for name, sec in polled["steps"])
         schedule = "; ".join(
             f"{op.split('/', 1)[1].lower()} {'/'.join('-' if v is None else f'{v:g}' for v in values)}"
@@ -509,27 +489,13 @@ def _chart_probe(ax, section: dict | None) -> None:
     whole, ready = section["whole_task"], section["readiness"]
     lag_ratio = ready["reference"]["lag"]["median"] / max(ready["ours"]["lag"]["median"], 1e-3)
     series = [
-        (
-            "docker_host_probe, on the controller",
-            _OURS_COLOR,
-            [whole["ours"]["task"], whole["ours"]["playbook"], ready["ours"]["lag"]],
+        (label, color, [whole[way]["task"], whole[way]["playbook"], ready[way]["lag"]])
+        for label, color, way in (
+            ("docker_host_probe, on the controller", _OURS_COLOR, "ours"),
+            ("docker_host_probe, as a module", _OURS_MODULE_COLOR, "ours_module"),
+            ("docker_host_info", _REF_COLOR, "reference"),
         )
     ]
-    if "ours_module" in whole and "ours_module" in ready:
-        series.append(
-            (
-                "docker_host_probe, as a module",
-                _OURS_MODULE_COLOR,
-                [whole["ours_module"]["task"], whole["ours_module"]["playbook"], ready["ours_module"]["lag"]],
-            )
-        )
-    series.append(
-        (
-            "docker_host_info",
-            _REF_COLOR,
-            [whole["reference"]["task"], whole["reference"]["playbook"], ready["reference"]["lag"]],
-        )
-    )
     _bars(
         ax,
         ["task time", "whole playbook", "readiness lag"],

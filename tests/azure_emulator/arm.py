@@ -407,8 +407,8 @@ class ResourceManager:
     def _accepted_group_delete(self, op: Operation) -> Response:
         url = f"{self.emu.endpoint}/subscriptions/{self.sub}/operationresults/{op.id}?api-version=2025-04-01"
         headers = {"Location": url}
-        if op.first_retry_after():
-            headers["Retry-After"] = str(op.first_retry_after())
+        if retry_after := op.first_retry_after():
+            headers["Retry-After"] = str(retry_after)
         return Response(202, None, headers)
 
     def _remove_tree(self, root: Resource) -> None:
@@ -711,22 +711,24 @@ class ResourceManager:
                 headers["Location"] = f"{base}/operations/{op.id}?monitor=true&api-version={version}"
             else:
                 headers["Location"] = f"{base}/operationResults/{op.id}?api-version={version}"
-        if op.first_retry_after():
-            headers["Retry-After"] = str(op.first_retry_after())
+        if retry_after := op.first_retry_after():
+            headers["Retry-After"] = str(retry_after)
         return headers
 
-    def _poll_status(self, request: Request, op_id: str) -> Response:
+    def _operation(self, op_id: str) -> Operation:
         op = self.ops.get(op_id)
         if op is None:
             raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
+        return op
+
+    def _poll_status(self, request: Request, op_id: str) -> Response:
+        op = self._operation(op_id)
         with self.lock:
             retry_after = op.poll_retry_after()
             return Response(200, op.status_body(), {"Retry-After": str(retry_after)} if retry_after else {})
 
     def _poll_location(self, request: Request, op_id: str) -> Response:
-        op = self.ops.get(op_id)
-        if op is None:
-            raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
+        op = self._operation(op_id)
         with self.lock:
             retry_after = op.poll_retry_after()
             if not op.finished:
