@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import threading
@@ -295,14 +296,8 @@ class Latency:
 
 def _azure_retry_after(operation: str) -> tuple[int | None, int | None, int | None]:
     name = operation.lower()
-    for entry, values in AZURE_RETRY_AFTER:
-        pattern = entry.lower()
-        if "*" not in pattern:
-            if name == pattern:
-                return values
-            continue
-        prefix, _star, suffix = pattern.partition("*")
-        if name.startswith(prefix) and name.endswith(suffix):
+    for pattern, values in AZURE_RETRY_AFTER:
+        if fnmatch.fnmatchcase(name, pattern.lower()):  # `*` spans slashes
             return values
     return (None, None, None)
 
