@@ -25,15 +25,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ansible_collections.dockerhost.azure.benchmarks import harness
-from ansible_collections.dockerhost.azure.benchmarks.stats import ratio, summary
-from ansible_collections.dockerhost.azure.tests.support.dockerd import (
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import (
     DockerDaemon,
     DockerdError,
     TLSFiles,
     free_loopback_endpoint,
 )
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
+from ansible_collections.dockerhost.azure.benchmarks import harness
+from ansible_collections.dockerhost.azure.benchmarks.stats import ratio, summary
 
 __all__ = ["TLS_HOSTNAME", "run"]
 

@@ -64,7 +64,7 @@ def emulator_present() -> bool:
 
 def start_emulator(state_dir: str, scale: float):
     """An emulator with its ``azure`` latency profile times ``scale`` (imported late: it is another team's)."""
-    from ansible_collections.dockerhost.azure.tests.azure_emulator.client import EmulatorClient  # noqa: PLC0415
+    from ansible_collections.dockerhost.azure.azure_emulator.client import EmulatorClient  # noqa: PLC0415
 
     return EmulatorClient.start(state_dir, latency="azure", latency_scale=scale)
 
@@ -184,7 +184,7 @@ class AzureInputs:
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - .venv has it
         from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
 
-        from ansible_collections.dockerhost.azure.tests.support.pki import TestCA  # noqa: PLC0415
+        from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA  # noqa: PLC0415
 
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
@@ -256,7 +256,7 @@ def _missing() -> str | None:
     if not harness.module_present("azure_docker_vm"):
         needs.append("module azure_docker_vm")
     if not emulator_present():
-        needs.append("the Azure emulator (tests/azure_emulator)")
+        needs.append("the Azure emulator (azure_emulator)")
     if not os.path.isfile(os.path.join(harness.REPO_ROOT, "plugins", "module_utils", "_install_script.py")):
         needs.append("the install script (plugins/module_utils/_install_script.py)")
     return ", ".join(needs) + " not in the tree yet" if needs else None
@@ -334,7 +334,7 @@ def run(reps: int, scale: float, log) -> dict:
                 op: round(sec * float(latency.get("scale", 1.0)), 3) for op, sec in latency["operations"].items()
             },
             "source": "The profile's numbers and where they come from (public reports of Azure VM, extension "
-            "and network operation times; an order of magnitude, not a measurement): tests/azure_emulator/README.md, "
+            "and network operation times; an order of magnitude, not a measurement): azure_emulator/README.md, "
             "section Latency.",
         },
         "critical_path": {"seconds": round(path_seconds, 3), "steps": [[label, round(sec, 3)] for label, sec in steps]},

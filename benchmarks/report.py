@@ -205,7 +205,7 @@ def _probe(section: dict | None) -> list[str]:
         return [*lines, f"Not measured ({_why_not(section)}).", ""]
     whole = section["whole_task"]
     lines += [
-        "All against the same real dockerd (Debian's, from `tests/support/dockerd.py`) with mutual TLS, connecting "
+        "All against the same real dockerd (Debian's, from `azure_emulator/dockerd.py`) with mutual TLS, connecting "
         "by IP and verifying the server name with `tls_hostname`, all on localhost. docker_host_probe runs two "
         "ways: on the controller (local connection, how a remote Docker host is probed: its action plugin probes "
         "inside Ansible's own process, no module is started) and as on a managed node (the `elsewhere` test "
@@ -282,7 +282,7 @@ def _provision(section: dict | None) -> list[str]:
         return [*lines, f"Not measured ({_why_not(section)}).", ""]
     lat = section["latency"]
     lines += [
-        f"The emulator (`tests/azure_emulator`) ran with its `azure` latency profile scaled by {lat['scale']} "
+        f"The emulator (`azure_emulator`) ran with its `azure` latency profile scaled by {lat['scale']} "
         "(to keep `make bench` near 15 minutes; `--latency-scale 1` runs the profile as is): "
         "each long-running operation stays InProgress this long (seconds, after scaling), and polls carry the "
         f"`Retry-After` the emulator sends under that profile. {lat.get('source', '')}",
@@ -306,7 +306,7 @@ def _provision(section: dict | None) -> list[str]:
         )
         lines += [
             "Polls cannot see an operation end before the `Retry-After` the emulator sends, which follows recorded "
-            "ARM sessions (tests/azure_emulator/README.md, section Retry-After) and is scaled too. Seconds on the "
+            "ARM sessions (azure_emulator/README.md, section Retry-After) and is scaled too. Seconds on the "
             f"first answer / first InProgress poll / later polls (- = none sent): {schedule}. A client that honours "
             f"it, and polls every {polled['client_poll_seconds']:g} s when none is sent (as azure_docker_vm does), "
             f"sees each step end at the first poll after it: {polled_steps} = **{polled['seconds']:g} s**. "

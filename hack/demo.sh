@@ -11,7 +11,7 @@ export PYTHONPATH=$root/.venv ANSIBLE_COLLECTIONS_PATH=$root/.venv ANSIBLE_COLLE
 work=$(mktemp -d "${TMPDIR:-/tmp}/dockerhost-demo.XXXXXX")
 cleanup() {
   # The playbook tears down itself; this is for interruptions: stop the emulator and its daemons.
-  python -m ansible_collections.dockerhost.azure.tests.azure_emulator stop --state-dir "$work/demo/emulator" \
+  python -m ansible_collections.dockerhost.azure.azure_emulator stop --state-dir "$work/demo/emulator" \
     >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.support.dockerd import (
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import (
     DockerDaemon,
     TLSFiles,
     free_loopback_endpoint,
 )
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 
-pytest_plugins = ["ansible_collections.dockerhost.azure.tests.azure_emulator.fixture"]
+pytest_plugins = ["ansible_collections.dockerhost.azure.tests.support.emulator_fixture"]
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.dockerhost.azure.azure_emulator.pki import CertPair, TestCA
 from ansible_collections.dockerhost.azure.tests.support.ansible import AnsibleRunner, PlaybookRun
-from ansible_collections.dockerhost.azure.tests.support.pki import CertPair, TestCA
 
 MODULE = "dockerhost.azure.azure_docker_vm"
 LOCATION = "westeurope"

@@ -15,9 +15,9 @@ import time
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from ansible_collections.dockerhost.azure.tests.azure_emulator.client import EmulatorClient
-from ansible_collections.dockerhost.azure.tests.support.dockerd import leftover_processes
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
+from ansible_collections.dockerhost.azure.azure_emulator.client import EmulatorClient
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import leftover_processes
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 
 pytestmark = [pytest.mark.emulator, pytest.mark.docker]
 

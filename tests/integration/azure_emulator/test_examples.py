@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.emulator
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "azure_emulator" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 # Placeholders in the examples are not values: they are replaced as a user would replace them.
 PLACEHOLDERS = {
     "{your-username}": "azureuser",

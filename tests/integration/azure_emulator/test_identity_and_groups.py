@@ -14,11 +14,11 @@ import pytest
 import requests
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
-from ansible_collections.dockerhost.azure.tests.azure_emulator.cli import import_root
+from ansible_collections.dockerhost.azure.azure_emulator.cli import import_root
 
 pytestmark = pytest.mark.emulator
 
-MODULE = "ansible_collections.dockerhost.azure.tests.azure_emulator"
+MODULE = "ansible_collections.dockerhost.azure.azure_emulator"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from ansible_collections.dockerhost.azure.tests.azure_emulator.lro import Operation
+from ansible_collections.dockerhost.azure.azure_emulator.lro import Operation
 
 pytestmark = pytest.mark.emulator
 

@@ -18,7 +18,7 @@ from azure.core.exceptions import HttpResponseError
 pytestmark = [pytest.mark.emulator, pytest.mark.docker]
 
 EXT_PATH = "resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/install-docker"
-# A stand-in for the project's install script, written to the contract (tests/azure_emulator/README.md).
+# A stand-in for the project's install script, written to the contract (azure_emulator/README.md).
 SCRIPT = """#!/bin/sh
 set -eu
 R="${{DOCKERHOST_ROOT:-}}"

@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import DockerDaemon, TLSFiles, free_loopback_endpoint
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import (
     FQDN,
     ProbeWorld,
     copy_into,
 )
-from ansible_collections.dockerhost.azure.tests.support.dockerd import DockerDaemon, TLSFiles, free_loopback_endpoint
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from ansible_collections.dockerhost.azure.tests.support.dockerd import DockerDaemon
-from ansible_collections.dockerhost.azure.tests.support.pki import CertPair, TestCA
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import DockerDaemon
+from ansible_collections.dockerhost.azure.azure_emulator.pki import CertPair, TestCA
 
 FQDN = "dockerhost1.westeurope.cloudapp.azure.com"
 

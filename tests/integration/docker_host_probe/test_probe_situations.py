@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import free_loopback_endpoint
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
     DockerAPIError,
     parse_api_version,
@@ -27,7 +28,6 @@ from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.pr
     SilentListener,
     UnixRelay,
 )
-from ansible_collections.dockerhost.azure.tests.support.dockerd import free_loopback_endpoint
 
 pytestmark = pytest.mark.docker
 

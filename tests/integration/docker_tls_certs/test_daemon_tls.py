@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import TLSFiles, free_loopback_endpoint
 from ansible_collections.dockerhost.azure.tests.integration.docker_tls_certs.tls_helpers import certs_task
-from ansible_collections.dockerhost.azure.tests.support.dockerd import TLSFiles, free_loopback_endpoint
 
 pytestmark = pytest.mark.docker
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.support.dockerd import leftover_processes
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import leftover_processes
 
 pytestmark = [pytest.mark.emulator, pytest.mark.docker, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.support.dockerd import (
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import (
     DockerDaemon,
     TLSFiles,
     free_loopback_endpoint,
@@ -108,7 +108,7 @@ def test_command_line_start_and_stop(test_ca, tmp_path):
     host, port = free_loopback_endpoint()
     pair = test_ca.server(ip_addresses=(host,))
     state = tmp_path / "state"
-    script = os.path.join(os.path.dirname(__file__), "..", "..", "support", "dockerd.py")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "..", "azure_emulator", "dockerd.py")
     started = subprocess.run(
         [
             sys.executable,

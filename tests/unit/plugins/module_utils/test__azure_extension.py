@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
     EXTENSION_KINDS,
     extension_outcome,
@@ -26,7 +27,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import OWNER_TAG, InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
 
 @pytest.fixture

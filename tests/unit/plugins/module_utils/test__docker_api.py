@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 from ansible_collections.dockerhost.azure.plugins.doc_fragments.docker import ModuleDocFragment
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
     DEFAULT_DOCKER_HOST,
@@ -40,7 +41,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api impor
     resolve_connection,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import describe_cert
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
 ENV_NAMES = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_TLS_HOSTNAME")
 

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_certs import (
     CertsError,
     Layout,
@@ -33,7 +34,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
     describe_cert,
     key_pem,
 )
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA
 
 NOW = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -265,7 +265,7 @@ def test_short_lived_ca_cuts_new_leaves_and_warns():
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def foreign(tmp_path_factory):
-    """A client pair and a CA from an independent PKI (tests/support/pki.py)."""
+    """A client pair and a CA from an independent PKI (azure_emulator/pki.py)."""
     other = TestCA(str(tmp_path_factory.mktemp("foreign")))
     paths = other.client()
     return other, read_pair("client", paths.cert, paths.key)

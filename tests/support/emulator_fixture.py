@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from .client import EmulatorClient
+from ansible_collections.dockerhost.azure.azure_emulator.client import EmulatorClient
 
 __all__ = ["azure_emulator", "azure_emulator_session"]
 

@@ -1,6 +1,6 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""``python -m ansible_collections.dockerhost.azure.tests.azure_emulator start|stop|serve --state-dir DIR``."""
+"""``python -m ansible_collections.dockerhost.azure.azure_emulator start|stop|serve --state-dir DIR``."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ START_TIMEOUT = 20.0
 
 
 def import_root() -> str:
-    """The directory holding ``ansible_collections`` (this file: ansible_collections/dockerhost/azure/tests/...)."""
+    """The directory holding ``ansible_collections`` (this file: .../dockerhost/azure/azure_emulator/cli.py)."""
     path = os.path.abspath(__file__)
-    for _level in range(6):
+    for _level in range(5):
         path = os.path.dirname(path)
     return path
 
@@ -112,7 +112,7 @@ def start_background(
 
 def _stop_daemons(state_dir: str) -> None:
     """Stop any dockerd still recorded under the state dir (after a crash of the server)."""
-    from ansible_collections.dockerhost.azure.tests.support.dockerd import DockerDaemon  # noqa: PLC0415
+    from .dockerd import DockerDaemon  # noqa: PLC0415
 
     for state_file in glob.glob(os.path.join(state_dir, "vms", "**", "state.json"), recursive=True):
         with contextlib.suppress(Exception):
@@ -178,7 +178,7 @@ def serve(state_dir: str, latency: str | None, latency_scale: float, port: int, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ansible_collections.dockerhost.azure.tests.azure_emulator",
+        prog="python -m ansible_collections.dockerhost.azure.azure_emulator",
         description="A local Azure (ARM + Azure AD + metadata) whose VMs run real Docker daemons.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -15,9 +15,9 @@ As a library::
 
 As a command (for playbooks and molecule)::
 
-    python tests/support/dockerd.py start --state-dir DIR --host 127.0.0.9 --port 2376 \\
+    python azure_emulator/dockerd.py start --state-dir DIR --host 127.0.0.9 --port 2376 \\
         --tlscacert ca.pem --tlscert server-cert.pem --tlskey server-key.pem
-    python tests/support/dockerd.py stop --state-dir DIR
+    python azure_emulator/dockerd.py stop --state-dir DIR
 """
 
 from __future__ import annotations

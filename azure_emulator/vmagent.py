@@ -30,8 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ansible_collections.dockerhost.azure.tests.support.dockerd import DOCKERD, DockerDaemon, DockerdError
-
+from .dockerd import DOCKERD, DockerDaemon, DockerdError
 from .gate import Gate
 
 __all__ = ["ExtensionOutcome", "VMAgent"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import ssl
 
-from ansible_collections.dockerhost.azure.tests.support.pki import TestCA, write_pem
+from .pki import TestCA, write_pem
 
 __all__ = ["ServerTLS", "make_server_tls", "system_ca_file"]
 
