@@ -1,6 +1,7 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Azure AD (client credentials only), the cloud metadata document, and ARM's bearer-token check.
+"""Azure AD (client credentials: a secret or a certificate's client assertion), the cloud metadata document,
+and ARM's bearer-token check.
 
 Errors copy Azure AD's shape and codes: ``{"error", "error_description": "AADSTSnnnn: ...", "error_codes",
 "timestamp", "trace_id", "correlation_id", "error_uri"}``; ARM's 401s use ARM's error codes
@@ -20,6 +21,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from .client_assertion import AssertionRejected, KeyCredential, parse_key_credential, verify_client_assertion
 from .core import ArmError, Request, Response, new_id
 
 __all__ = ["Identity", "check_bearer", "metadata_response", "openid_configuration", "token_response"]
@@ -40,6 +42,18 @@ class Identity:
     subscription_id: str = field(default_factory=new_id)
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     object_id: str = field(default_factory=new_id)
+    # Certificates registered on the application (public parts; see client_assertion.py).
+    key_credentials: list[KeyCredential] = field(default_factory=list)
+
+    def add_certificate(self, pem: str) -> dict:
+        """Register a certificate for the client (ValueError if it is not one Entra ID would take)."""
+        key = parse_key_credential(pem)
+        if all(known.thumbprint != key.thumbprint for known in self.key_credentials):
+            self.key_credentials.append(key)
+        return key.describe()
+
+    def certificates(self) -> list[dict]:
+        return [key.describe() for key in self.key_credentials]
 
     @property
     def audiences(self) -> tuple[str, ...]:
@@ -190,18 +204,18 @@ def _resource_of(scope: str) -> str | None:
     return None
 
 
-def token_response(request: Request, tenant: str, identity: Identity) -> Response:
-    """``POST /{tenant}/oauth2/v2.0/token`` with ``grant_type=client_credentials`` and a client secret."""
+def token_response(request: Request, tenant: str, identity: Identity, endpoint: str = "") -> Response:
+    """``POST /{tenant}/oauth2/v2.0/token``, ``grant_type=client_credentials``, a secret or a client assertion."""
     form = {k: v[-1] for k, v in urllib.parse.parse_qs(request.body.decode(errors="replace")).items()}
     try:
-        _check_client(form, tenant, identity)
+        _check_client(form, tenant, identity, endpoint)
         resource = _requested_resource(form, identity)
     except AadError as exc:
         return exc.response
     return _issue(resource, identity)
 
 
-def _check_client(form: dict[str, str], tenant: str, identity: Identity) -> None:
+def _check_client(form: dict[str, str], tenant: str, identity: Identity, endpoint: str) -> None:
     if tenant.lower() != identity.tenant_id:
         raise _aad_error(400, "invalid_request", 90002, _tenant_not_found(tenant))
     grant = form.get("grant_type")
@@ -211,7 +225,17 @@ def _check_client(form: dict[str, str], tenant: str, identity: Identity) -> None
         )
     if grant != "client_credentials":
         raise _aad_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
+    assertion = form.get("client_assertion")
+    if assertion is not None and form.get("client_secret") is not None:
+        raise _aad_error(
+            400,
+            "invalid_request",
+            9002313,
+            "Invalid request. Request is malformed or invalid. Send either 'client_assertion' or 'client_secret'.",
+        )
     client_id = form.get("client_id", "")
+    if not client_id and assertion is not None:  # RFC 7521: the assertion's issuer names the client
+        client_id = _assertion_issuer(assertion)
     if not client_id:
         raise _aad_error(
             400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'."
@@ -226,6 +250,18 @@ def _check_client(form: dict[str, str], tenant: str, identity: Identity) -> None
             "consented to by any user in the tenant. You may have sent your authentication request to the wrong "
             "tenant.",
         )
+    if assertion is not None:
+        base = f"{endpoint}/{tenant}/oauth2"
+        try:
+            verify_client_assertion(
+                form,
+                client_id=identity.client_id,
+                keys=identity.key_credentials,
+                token_endpoints=(f"{base}/v2.0/token", f"{base}/token"),
+            )
+        except AssertionRejected as exc:
+            raise _aad_error(exc.status, exc.error, exc.code, exc.description) from exc
+        return
     secret = form.get("client_secret")
     if secret is None:
         raise _aad_error(
@@ -242,6 +278,14 @@ def _check_client(form: dict[str, str], tenant: str, identity: Identity) -> None
             "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
             f"value, not the client secret ID, for a secret added to app '{identity.client_id}'.",
         )
+
+
+def _assertion_issuer(assertion: str) -> str:
+    try:
+        claims = json.loads(_unb64(assertion.split(".")[1]))
+    except (ValueError, IndexError):
+        return ""
+    return str(claims.get("iss", "")) if isinstance(claims, dict) else ""
 
 
 def _requested_resource(form: dict[str, str], identity: Identity) -> str:

@@ -70,7 +70,8 @@ class EmulatorClient:
         self._call("DELETE", "requests")
 
     def reset(self) -> None:
-        """Forget all resources, operations, requests, faults and latency settings; stop every daemon."""
+        """Forget all resources, operations, requests, faults, latency settings and registered certificates;
+        stop every daemon."""
         self._call("POST", "reset")
 
     def add_fault(self, kind: str, path: str = "", **spec: Any) -> dict:
@@ -102,6 +103,17 @@ class EmulatorClient:
 
     def network(self) -> dict:
         return self._call("GET", "network")
+
+    def register_certificate(self, pem: str) -> dict:
+        """Register a certificate (PEM, public part only, RSA) on the service principal, as in Entra ID's
+        app registration; its key may then sign client assertions. Cleared by :meth:`reset`."""
+        return self._call("POST", "certificates", {"certificate": pem})
+
+    def certificates(self) -> list[dict]:
+        return self._call("GET", "certificates")["certificates"]
+
+    def clear_certificates(self) -> None:
+        self._call("DELETE", "certificates")
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until no long-running operation is in progress."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertPair", "TestCA", "write_pem"]
+__all__ = ["CertPair", "ServicePrincipalCert", "TestCA", "service_principal_cert", "write_pem"]
 
 _ONE_DAY = datetime.timedelta(days=1)
 
@@ -140,3 +140,44 @@ class TestCA:
     def client(self, name: str = "client", **kwargs) -> CertPair:
         """A clientAuth leaf."""
         return self.issue(name, server=False, **kwargs)
+
+
+@dataclass(frozen=True)
+class ServicePrincipalCert:
+    """A service principal's certificate: ``bundle`` (key + certificate, what the client uses) and ``cert_pem``
+    (the public part, what is registered on the application)."""
+
+    bundle: str
+    cert_pem: str
+    key: rsa.RSAPrivateKey
+
+
+def service_principal_cert(
+    path: str,
+    name: str = "dockerhost-sp",
+    *,
+    password: bytes | None = None,
+    not_before: datetime.datetime | None = None,
+    not_after: datetime.datetime | None = None,
+    key_size: int = 2048,
+) -> ServicePrincipalCert:
+    """A self-signed RSA certificate as ``az ad sp create-for-rbac --create-cert`` makes one, written to ``path``
+    as one PEM file: the private key (PKCS#8, encrypted with ``password`` if given), then the certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    now = datetime.datetime.now(datetime.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or now - _ONE_DAY)
+        .not_valid_after(not_after or now + 30 * _ONE_DAY)
+        .sign(key, hashes.SHA256())
+    )
+    encryption = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    write_pem(path, key_pem + cert_pem, mode=0o600)
+    return ServicePrincipalCert(path, cert_pem.decode(), key)

@@ -120,7 +120,9 @@ class Emulator:
             self._thread.join(timeout=10)
 
     def reset(self) -> None:
-        """Forget every resource, operation, request, fault and latency setting; stop every daemon."""
+        """Forget every resource, operation, request, fault, latency setting and registered certificate.
+
+        Every daemon is stopped."""
         self.ops.reset()
         self.arm.reset()
         if self.agent is not None:
@@ -129,6 +131,7 @@ class Emulator:
         self.faults.clear()
         self.latency.reset()
         self.enforce_nsg, self.client_address = self._start_network
+        self.identity.key_credentials.clear()
 
     def note_fault(self, request: Request, fault) -> None:
         request.headers["x-emulator-fault"] = fault.id
@@ -173,7 +176,7 @@ class Emulator:
         if len(parts) == 4 and low[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             return openid_configuration(self.endpoint, parts[0], self.identity)
         if len(parts) == 4 and low[1:] == ["oauth2", "v2.0", "token"] and request.method == "POST":
-            return token_response(request, parts[0], self.identity)
+            return token_response(request, parts[0], self.identity, self.endpoint)
         raise ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{request.path}'.")
 
     def _common_headers(self, request: Request, response: Response) -> None:
@@ -209,6 +212,11 @@ class Emulator:
             ),
             ("GET", "vms"): lambda: Response(200, {"vms": self.agent.describe() if self.agent is not None else []}),
             ("GET", "network"): lambda: Response(200, self._network_settings()),
+            ("GET", "certificates"): lambda: Response(200, {"certificates": self.identity.certificates()}),
+            ("POST", "certificates"): lambda: Response(
+                201, self.identity.add_certificate(str(parse_json_body(request).get("certificate", "")))
+            ),
+            ("DELETE", "certificates"): self.identity.key_credentials.clear,
             ("POST", "network"): lambda: self._set_network(request),
         }
         route = routes.get((request.method, what))
