@@ -65,9 +65,19 @@ class KeyCredential:
         """The SHA-1 thumbprint in hex, as the portal and Graph show it."""
         return self.certificate.fingerprint(hashes.SHA1()).hex().upper()
 
+    @property
+    def not_before(self) -> datetime.datetime:  # *_utc exist from cryptography 42; naive UTC before
+        cert = self.certificate
+        return getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before.replace(tzinfo=datetime.UTC)
+
+    @property
+    def not_after(self) -> datetime.datetime:
+        cert = self.certificate
+        return getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.UTC)
+
     def expired(self, now: float) -> bool:
         moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
-        return not (self.certificate.not_valid_before_utc <= moment <= self.certificate.not_valid_after_utc)
+        return not (self.not_before <= moment <= self.not_after)
 
     def describe(self) -> dict:
         cert = self.certificate
@@ -76,8 +86,8 @@ class KeyCredential:
             "x5t": self.x5t,
             "x5t#S256": self.x5t_s256,
             "subject": cert.subject.rfc4514_string(),
-            "not_before": cert.not_valid_before_utc.isoformat(),
-            "not_after": cert.not_valid_after_utc.isoformat(),
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
         }
 
 
@@ -171,8 +181,7 @@ def _verify_signature(header: dict, key: KeyCredential, signed: bytes, signature
             700027,
             "Client assertion contains an invalid signature. [Reason - The provided signature value did not match "
             f"the expected signature value., Thumbprint of key used by client: '{key.thumbprint}', Found key "
-            f"'Start={key.certificate.not_valid_before_utc:%m/%d/%Y %H:%M:%S}, "
-            f"End={key.certificate.not_valid_after_utc:%m/%d/%Y %H:%M:%S}']",
+            f"'Start={key.not_before:%m/%d/%Y %H:%M:%S}, End={key.not_after:%m/%d/%Y %H:%M:%S}']",
         ) from exc
 
 
