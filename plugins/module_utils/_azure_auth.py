@@ -1,13 +1,15 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Azure credentials and cloud endpoints, defined once for every module of the collection.
+"""Azure credentials, defined once for every module of the collection.
 
 This file is private to the dockerhost.azure collection; it has no compatibility promise.
 
-The option set (:data:`AZURE_AUTH_ARGSPEC`, documented by ``doc_fragments/azure.py``) takes the names
-AWX's Azure credential injects as environment fallbacks. Deciding *which* credential and *which*
-endpoints is pure (:func:`plan_credential`, :func:`known_cloud`, :func:`parse_cloud_metadata`) and unit
-tested; building the azure-identity object and reading a metadata URL are thin functions on top.
+The option set (:data:`AZURE_AUTH_ARGSPEC`, documented by ``doc_fragments/azure.py``) has no Ansible env
+fallbacks: where each setting comes from (task > environment > ``~/.azure/credentials`` profile) is decided in
+``_azure_credential_sources.py``, so that two environment names with different values, or a service principal
+assembled from two sources, are refused instead of silently picked. Deciding *which* credential is pure
+(:func:`plan_from_settings`); :func:`plan_credential` adds the reads (profile file, certificate file) and
+:func:`build_credential` the azure-identity object. Clouds live in ``_azure_cloud.py`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -19,19 +21,32 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from ansible.module_utils.basic import env_fallback
-
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_client_certificate import (
+    check_client_certificate,
+    read_certificate_file,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_cloud import (
+    DEFAULT_CLOUD,
+    Cloud,
+    fetch_cloud_metadata,
+    known_cloud,
+    parse_cloud_metadata,
+    resolve_cloud,
+    validate_cloud_environment,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_credential_sources import (
+    ENV_NAMES,
+    PROFILE,
+    Setting,
+    merge_settings,
+    read_profile,
+    selected_profile,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     InvalidOption,
 )
-
-try:
-    import requests
-except ImportError:  # azure-core depends on it; reported with the SDK
-    requests = None
 
 # azure-identity is loaded when a credential is built (after input checks); its presence is checked first.
 try:
@@ -43,6 +58,7 @@ __all__ = [
     "AUTH_SOURCES",
     "AZURE_AUTH_ARGSPEC",
     "AZURE_IDENTITY_MISSING",
+    "ENV_NAMES",
     "Cloud",
     "CredentialPlan",
     "build_credential",
@@ -50,6 +66,7 @@ __all__ = [
     "known_cloud",
     "parse_cloud_metadata",
     "plan_credential",
+    "plan_from_settings",
     "resolve_cloud",
     "subscription_from_cli",
     "validate_cloud_environment",
@@ -57,245 +74,156 @@ __all__ = [
 
 AUTH_SOURCES = ("auto", "env", "cli", "msi", "workload_identity")
 
-# The option set every Azure module of the collection takes (documented in doc_fragments/azure.py).
+# The option set every Azure module of the collection takes (documented in doc_fragments/azure.py). The
+# environment names of each option are ENV_NAMES (read by plan_credential, not by Ansible's fallback).
 AZURE_AUTH_ARGSPEC: dict[str, dict] = {
-    "subscription_id": {"type": "str", "fallback": (env_fallback, ["AZURE_SUBSCRIPTION_ID"])},
-    "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
-    "secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_SECRET", "AZURE_CLIENT_SECRET"])},
-    "tenant": {"type": "str", "fallback": (env_fallback, ["AZURE_TENANT", "AZURE_TENANT_ID"])},
+    "subscription_id": {"type": "str"},
+    "client_id": {"type": "str"},
+    "secret": {"type": "str", "no_log": True},
+    "tenant": {"type": "str"},
+    "client_certificate_path": {"type": "path"},
+    "client_certificate_password": {"type": "str", "no_log": True},
+    "profile": {"type": "str"},
     "auth_source": {"type": "str", "default": "auto", "choices": list(AUTH_SOURCES)},
-    "cloud_environment": {
-        "type": "str",
-        "default": "AzureCloud",
-        "fallback": (env_fallback, ["AZURE_CLOUD_ENVIRONMENT"]),
-    },
+    "cloud_environment": {"type": "str"},
 }
 
-_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+_GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+_CREDENTIALS = ("secret", "client_certificate_path")
 
 
-# -- clouds --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Cloud:
-    """Where to send ARM requests and where to get tokens for them."""
-
-    name: str
-    resource_manager: str  # e.g. https://management.azure.com (no trailing slash)
-    authority: str  # login host or URL given to azure-identity
-    audience: str  # token audience; the scope is <audience>/.default
-    custom: bool = False  # from a metadata URL: no instance discovery (Azure Stack Hub does not serve it)
-    tenant_override: str | None = None  # "adfs" for an AD FS-based Azure Stack Hub
-
-    @property
-    def scopes(self) -> list[str]:
-        return [self.audience.rstrip("/") + "/.default"]
-
-
-_KNOWN_CLOUDS = {
-    "azurecloud": Cloud(
-        "AzureCloud", "https://management.azure.com", "login.microsoftonline.com", "https://management.azure.com"
-    ),
-    "azurechinacloud": Cloud(
-        "AzureChinaCloud",
-        "https://management.chinacloudapi.cn",
-        "login.chinacloudapi.cn",
-        "https://management.chinacloudapi.cn",
-    ),
-    "azureusgovernment": Cloud(
-        "AzureUSGovernment",
-        "https://management.usgovcloudapi.net",
-        "login.microsoftonline.us",
-        "https://management.usgovcloudapi.net",
-    ),
-}
-# Names older tools (msrestazure, the Azure CLI) use for the same clouds.
-_ALIASES = {
-    "azurepubliccloud": "azurecloud",
-    "azure_public_cloud": "azurecloud",
-    "azure_china_cloud": "azurechinacloud",
-}
-_ALIASES |= {"azureusgovernmentcloud": "azureusgovernment", "azure_us_gov_cloud": "azureusgovernment"}
-
-
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
-def validate_cloud_environment(value: str) -> str:
-    """A known cloud name or an https metadata URL; checked before any request."""
-    if _is_url(value):
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise InvalidOption(
-                "cloud_environment",
-                f"{value!r} must be an https:// metadata endpoint URL (tokens never travel in clear)",
-            )
-        return value
-    if known_cloud(value) is None:
-        raise InvalidOption(
-            "cloud_environment",
-            f"unknown cloud {value!r}: use AzureCloud, AzureChinaCloud, AzureUSGovernment, or the https URL of a "
-            "metadata endpoint (Azure Stack Hub: https://management.<region>.<fqdn>/metadata/endpoints?api-version=2022-09-01)",
-        )
-    return value
-
-
-def known_cloud(name: str) -> Cloud | None:
-    key = name.strip().lower()
-    return _KNOWN_CLOUDS.get(_ALIASES.get(key, key))
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _authority(login_endpoint: str, identity_provider: str | None) -> tuple[str, str | None]:
-    """(authority, tenant override) from a metadata login endpoint; AD FS stacks use the tenant 'adfs'."""
-    login = login_endpoint.rstrip("/")
-    adfs = (identity_provider or "").upper() == "ADFS" or login.lower().endswith("/adfs")
-    if adfs:
-        return _origin(login), "adfs"
-    return login, None
-
-
-def parse_cloud_metadata(url: str, document: object) -> Cloud:
-    """Endpoints from an ARM metadata document, in either published form.
-
-    * ``api-version=2015-01-01`` (Azure Stack Hub): one object with ``authentication`` but no resource
-      manager field, because it is served by the resource manager itself: its origin is the metadata URL's.
-    * ``api-version=2022-09-01``: a list of clouds, each with ``resourceManager``; the one served by the URL's
-      host is taken (or the only one).
-    """
-    if isinstance(document, list):
-        clouds = [entry for entry in document if isinstance(entry, dict)]
-        host = (urlsplit(url).hostname or "").lower()
-        match = [c for c in clouds if (urlsplit(str(c.get("resourceManager", ""))).hostname or "").lower() == host]
-        if len(match) != 1:
-            match = clouds if len(clouds) == 1 else []
-        if not match:
-            names = ", ".join(str(c.get("name")) for c in clouds) or "none"
-            raise AzureDockerHostError(
-                f"cloud_environment: the metadata at {url} lists clouds ({names}) but none is served by {host}"
-            )
-        entry = match[0]
-        resource_manager = str(entry.get("resourceManager") or "")
-        name = str(entry.get("name") or host)
-    elif isinstance(document, dict):
-        entry = document
-        resource_manager = str(entry.get("resourceManager") or _origin(url))
-        name = str(entry.get("name") or urlsplit(url).hostname)
-    else:
-        raise AzureDockerHostError(f"cloud_environment: {url} did not return ARM cloud metadata")
-    auth = entry.get("authentication") or {}
-    login = auth.get("loginEndpoint")
-    audiences = auth.get("audiences") or []
-    if not (resource_manager and login and audiences):
-        raise AzureDockerHostError(
-            f"cloud_environment: the metadata at {url} lacks resourceManager, authentication.loginEndpoint or "
-            "authentication.audiences"
-        )
-    authority, tenant = _authority(str(login), auth.get("identityProvider"))
-    return Cloud(
-        name=name,
-        resource_manager=resource_manager.rstrip("/"),
-        authority=authority,
-        audience=str(audiences[0]),
-        custom=True,
-        tenant_override=tenant,
-    )
-
-
-def fetch_cloud_metadata(url: str, timeout: float) -> object:
-    """GET the metadata document; TLS trust comes from REQUESTS_CA_BUNDLE when set (a private CA)."""
-    try:
-        response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
-        response.raise_for_status()
-        return response.json()
-    except requests.exceptions.SSLError as exc:
-        raise AzureDockerHostError(
-            f"cloud_environment: TLS verification failed for {url} ({exc}); for a private CA set REQUESTS_CA_BUNDLE "
-            "to a bundle that includes it"
-        ) from exc
-    except (requests.RequestException, ValueError) as exc:
-        raise AzureDockerHostError(f"cloud_environment: cannot read cloud metadata from {url}: {exc}") from exc
-
-
-def resolve_cloud(value: str, timeout: float = 30.0) -> Cloud:
-    """A known cloud, or the endpoints a metadata URL names."""
-    if _is_url(value):
-        return parse_cloud_metadata(value, fetch_cloud_metadata(value, timeout))
-    cloud = known_cloud(value)
-    if cloud is None:  # validate_cloud_environment ran first; kept for direct callers
-        raise InvalidOption("cloud_environment", f"unknown cloud {value!r}")
-    return cloud
-
-
-# -- credentials --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CredentialPlan:
-    """Which azure-identity credential to build, and with what (the secret is never shown in repr)."""
+    """Which azure-identity credential to build, and with what (secrets are never shown in repr)."""
 
-    kind: str  # client_secret | default | cli | msi | workload_identity
+    kind: str  # client_secret | client_certificate | default | cli | msi | workload_identity
     subscription_id: str | None
     tenant: str | None = None
     client_id: str | None = None
     secret: str | None = field(default=None, repr=False)
+    certificate: bytes | None = field(default=None, repr=False)  # the checked file's bytes
+    certificate_path: str | None = None
+    certificate_password: str | None = field(default=None, repr=False)
+    cloud_environment: str = DEFAULT_CLOUD
+    sources: dict[str, str] = field(default_factory=dict, compare=False)  # option -> where it came from
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values for the module's no_log list (set from the environment or a profile, Ansible never saw them)."""
+        return tuple(value for value in (self.secret, self.certificate_password) if value)
 
 
-_ENV_NAMES = {
-    "subscription_id": "AZURE_SUBSCRIPTION_ID",
-    "client_id": "AZURE_CLIENT_ID",
-    "secret": "AZURE_SECRET",
-    "tenant": "AZURE_TENANT",
-}
+def _names(option: str, profile_where: str | None) -> str:
+    where = " / ".join(ENV_NAMES.get(option, ()))
+    return f"{option} (or {where}" + (f", or in {profile_where})" if profile_where else ")")
 
 
-def plan_credential(params: dict) -> CredentialPlan:
-    """Decide the credential from the auth options (after Ansible applied the env fallbacks).
+def _one_source(settings: dict[str, Setting]) -> None:
+    """A service principal is not assembled from the environment and a profile (two identities mixed)."""
+    parts = [settings[name] for name in ("client_id", "tenant", *_CREDENTIALS) if name in settings]
+    outside = {s.source for s in parts} - {"task"}
+    if len(outside) > 1:
+        env = [f"{name} from {s.where}" for name, s in settings.items() if s in parts and s.source != PROFILE]
+        profile = next(s.where for s in parts if s.source == PROFILE)
+        raise InvalidOption(
+            next(name for name, s in settings.items() if s in parts and s.source == PROFILE),
+            f"the service principal would be assembled from the environment ({', '.join(env)}) and {profile}: "
+            "take it from one of them (unset the variables or the profile), or set the options in the task",
+        )
 
-    ``auto`` takes a service principal when client_id, secret and tenant are all set, else azure-identity's
-    DefaultAzureCredential chain (environment, workload identity, managed identity, Azure CLI, ...).
+
+def plan_from_settings(
+    auth_source: str, settings: dict[str, Setting], profile_where: str | None = None
+) -> CredentialPlan:
+    """Decide the credential from merged settings (pure; the certificate file is read by plan_credential).
+
+    ``auto`` takes a service principal when a secret or a certificate is set (then client_id and tenant are
+    required), else azure-identity's DefaultAzureCredential chain (workload identity, managed identity, Azure
+    CLI, ...).
     """
-    source = params.get("auth_source") or "auto"
-    subscription = params.get("subscription_id")
-    if subscription is not None and not _GUID_RE.match(subscription):
+    value = {name: s.value for name, s in settings.items()}
+    subscription, tenant = value.get("subscription_id"), value.get("tenant")
+    if subscription is not None and not _GUID_RE.fullmatch(subscription):
         raise InvalidOption(
             "subscription_id", "must be a subscription GUID such as 00000000-0000-0000-0000-000000000000"
         )
-    tenant = params.get("tenant")
-    if tenant is not None and not _TENANT_RE.match(tenant):
+    if tenant is not None and not _TENANT_RE.fullmatch(tenant):
         raise InvalidOption("tenant", "must be a tenant GUID or domain name such as contoso.onmicrosoft.com")
-    client_id, secret = params.get("client_id"), params.get("secret")
-    service_principal = ("client_id", "secret", "tenant")
+    if "client_certificate_password" in value and "client_certificate_path" not in value:
+        where = settings["client_certificate_password"].where
+        raise InvalidOption(
+            "client_certificate_password", f"is set ({where}) without client_certificate_path: set both or neither"
+        )
+    given = [name for name in _CREDENTIALS if name in value]
+    if len(given) == 2:
+        raise InvalidOption(
+            "client_certificate_path",
+            f"a service principal authenticates with a secret ({settings['secret'].where}) or a certificate "
+            f"({settings['client_certificate_path'].where}), not both: unset one",
+        )
 
-    if source in ("auto", "env"):
-        given = [n for n in service_principal if params.get(n)]
-        if source == "env" or "secret" in given:
-            missing = [name for name in service_principal if not params.get(name)]
+    if auth_source in ("auto", "env"):
+        if auth_source == "env" or given:
+            needed = ("client_id", "tenant", *(given or ["secret"]))
+            missing = [name for name in needed if name not in value]
             if missing:
-                named = ", ".join(f"{name} (or {_ENV_NAMES[name]})" for name in missing)
+                named = ", ".join(_names(name, profile_where) for name in missing)
                 raise InvalidOption(
-                    missing[0], f"a service principal needs client_id, secret and tenant; missing: {named}"
+                    missing[0],
+                    f"a service principal needs client_id, tenant and a secret or client_certificate_path; "
+                    f"missing: {named}",
                 )
-            kind = "client_secret"
+            _one_source(settings)
+            kind = "client_certificate" if given == ["client_certificate_path"] else "client_secret"
         else:
             kind = "default"
-    elif source in ("cli", "msi", "workload_identity"):
-        kind = source
+    elif auth_source in ("cli", "msi", "workload_identity"):
+        kind = auth_source
     else:
-        raise InvalidOption("auth_source", f"{source!r} is not one of {', '.join(AUTH_SOURCES)}")
+        raise InvalidOption("auth_source", f"{auth_source!r} is not one of {', '.join(AUTH_SOURCES)}")
 
     if kind != "cli" and not subscription:
-        raise InvalidOption("subscription_id", "is required (or set AZURE_SUBSCRIPTION_ID)")
-    return CredentialPlan(kind=kind, subscription_id=subscription, tenant=tenant, client_id=client_id, secret=secret)
+        raise InvalidOption("subscription_id", f"is required: set {_names('subscription_id', profile_where)}")
+    cloud = validate_cloud_environment(value.get("cloud_environment") or DEFAULT_CLOUD)
+    return CredentialPlan(
+        kind=kind,
+        subscription_id=subscription,
+        tenant=tenant,
+        client_id=value.get("client_id"),
+        secret=value.get("secret") if kind == "client_secret" else None,
+        certificate_path=value.get("client_certificate_path") if kind == "client_certificate" else None,
+        certificate_password=value.get("client_certificate_password") if kind == "client_certificate" else None,
+        cloud_environment=cloud,
+        sources={name: s.where for name, s in settings.items()},
+    )
+
+
+def plan_credential(params: dict, environ=None) -> CredentialPlan:
+    """The credential for the module's auth options, the environment (``os.environ``) and a named profile.
+
+    Reads the profile file only when a profile is named, and the certificate file when a certificate is the
+    credential (checked here, before any request; the plan carries the bytes that were checked).
+    """
+    environ = os.environ if environ is None else environ
+    named = selected_profile(params, environ)
+    profile = read_profile(named.value) if named is not None else None
+    settings = merge_settings(params, environ, profile)
+    plan = plan_from_settings(params.get("auth_source") or "auto", settings, profile.where if profile else None)
+    if plan.kind != "client_certificate":
+        return plan
+    where = settings["client_certificate_path"].where
+    path = os.path.expanduser(plan.certificate_path)
+    data = read_certificate_file(path, where)
+    check_client_certificate(data, plan.certificate_password, f"{path} (from {where})")
+    return CredentialPlan(**{**vars(plan), "certificate": data, "certificate_path": path})
 
 
 def build_credential(plan: CredentialPlan, cloud: Cloud):
     """The azure-identity credential for the plan, aimed at the cloud's authority."""
     from azure.identity import (  # noqa: PLC0415 - loaded only once the input is known to be good
         AzureCliCredential,
+        CertificateCredential,
         ClientSecretCredential,
         DefaultAzureCredential,
         ManagedIdentityCredential,
@@ -306,6 +234,15 @@ def build_credential(plan: CredentialPlan, cloud: Cloud):
     tenant = cloud.tenant_override or plan.tenant
     if plan.kind == "client_secret":
         return ClientSecretCredential(tenant, plan.client_id, plan.secret, authority=cloud.authority, **discovery)
+    if plan.kind == "client_certificate":
+        return CertificateCredential(
+            tenant,
+            plan.client_id,
+            certificate_data=plan.certificate,
+            password=plan.certificate_password,
+            authority=cloud.authority,
+            **discovery,
+        )
     if plan.kind == "cli":
         return AzureCliCredential(tenant_id=tenant or "")
     if plan.kind == "msi":

@@ -452,8 +452,8 @@ def argument_spec() -> dict:
 def validate(params: dict) -> dict:
     """Every input check, before any request; returns the cleaned inputs (raises InvalidOption)."""
     inputs = {
-        "credential": plan_credential(params),
-        "cloud_environment": validate_cloud_environment(params["cloud_environment"]),
+        "credential": (credential := plan_credential(params)),
+        "cloud_environment": validate_cloud_environment(credential.cloud_environment),
         "resource_group": validate_resource_group(params["resource_group"]),
         "name": validate_vm_name(params["name"]),
         "location": validate_location(params["location"]),
@@ -776,6 +776,7 @@ def main() -> None:
         inputs = validate(module.params)
     except InvalidOption as exc:
         module.fail_json(msg=exc.message, option=exc.option)
+    module.no_log_values.update(inputs["credential"].secrets)  # from the environment or a profile
     if "certs" in inputs:
         # Defence in depth: Ansible masks these wherever they would appear in results or errors.
         module.no_log_values.add(inputs["certs"].key_pem.decode())

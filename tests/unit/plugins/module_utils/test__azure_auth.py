@@ -21,6 +21,7 @@ from azure.identity import (
 from ansible_collections.dockerhost.azure.plugins.doc_fragments.azure import ModuleDocFragment
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
+    ENV_NAMES,
     Cloud,
     build_credential,
     known_cloud,
@@ -35,15 +36,18 @@ SUB = "11111111-2222-3333-4444-555555555555"
 TENANT = "66666666-7777-8888-9999-000000000000"
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    """No AZURE_* of the machine running the tests, and a HOME without ~/.azure."""
+    for names in ENV_NAMES.values():
+        for name in names:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 def params(**over):
-    base = {
-        "subscription_id": SUB,
-        "client_id": None,
-        "secret": None,
-        "tenant": None,
-        "auth_source": "auto",
-        "cloud_environment": "AzureCloud",
-    }
+    base = {name: spec.get("default") for name, spec in AZURE_AUTH_ARGSPEC.items()}
+    base.update(subscription_id=SUB, cloud_environment="AzureCloud")
     base.update(over)
     return base
 
@@ -56,18 +60,23 @@ def test_doc_fragment_matches_argspec():
         assert documented[name]["type"] == spec["type"], name
         assert documented[name].get("default") == spec.get("default"), name
         assert documented[name].get("choices") == spec.get("choices"), name
-        # Every env fallback is named in the documentation.
-        for env in (spec.get("fallback") or (None, []))[1]:
+        assert "fallback" not in spec, name  # the environment is read by plan_credential (conflicts, sources)
+        # Every environment name is documented with semantic markup.
+        for env in ENV_NAMES.get(name, ()):
             assert f"E({env})" in " ".join(documented[name]["description"]), (name, env)
     assert AZURE_AUTH_ARGSPEC["secret"]["no_log"] is True
+    assert AZURE_AUTH_ARGSPEC["client_certificate_password"]["no_log"] is True
 
 
-def test_awx_environment_names_are_the_fallbacks():
-    assert AZURE_AUTH_ARGSPEC["subscription_id"]["fallback"][1] == ["AZURE_SUBSCRIPTION_ID"]
-    assert AZURE_AUTH_ARGSPEC["client_id"]["fallback"][1] == ["AZURE_CLIENT_ID"]
-    assert AZURE_AUTH_ARGSPEC["secret"]["fallback"][1] == ["AZURE_SECRET", "AZURE_CLIENT_SECRET"]
-    assert AZURE_AUTH_ARGSPEC["tenant"]["fallback"][1] == ["AZURE_TENANT", "AZURE_TENANT_ID"]
-    assert AZURE_AUTH_ARGSPEC["cloud_environment"]["fallback"][1] == ["AZURE_CLOUD_ENVIRONMENT"]
+def test_environment_names_awx_and_azure_identity():
+    assert ENV_NAMES["subscription_id"] == ("AZURE_SUBSCRIPTION_ID",)
+    assert ENV_NAMES["client_id"] == ("AZURE_CLIENT_ID",)
+    assert ENV_NAMES["secret"] == ("AZURE_SECRET", "AZURE_CLIENT_SECRET")
+    assert ENV_NAMES["tenant"] == ("AZURE_TENANT", "AZURE_TENANT_ID")
+    assert ENV_NAMES["client_certificate_path"] == ("AZURE_CLIENT_CERTIFICATE_PATH",)
+    assert ENV_NAMES["client_certificate_password"] == ("AZURE_CLIENT_CERTIFICATE_PASSWORD",)
+    assert ENV_NAMES["cloud_environment"] == ("AZURE_CLOUD_ENVIRONMENT",)
+    assert ENV_NAMES["profile"] == ("AZURE_PROFILE",)
 
 
 # -- clouds ------------------------------------------------------------------------------------------------
