@@ -101,9 +101,9 @@ notes:
     O(profile). So an AWX credential (environment) overrides a profile, and a task option overrides both."
   - "Two environment names for one setting (E(AZURE_SECRET) and E(AZURE_CLIENT_SECRET), E(AZURE_TENANT) and
     E(AZURE_TENANT_ID)) set to different values fail the task, naming both; equal values are fine."
-  - "A service principal is never assembled from two places outside the task: if its O(client_id), O(tenant)
-    and secret or certificate would come partly from the environment and partly from the O(profile), the task
-    fails naming both."
+  - "A service principal is never assembled from two places outside the task: if its O(client_id), O(tenant),
+    secret or certificate (and its password) would come partly from the environment and partly from the
+    O(profile), the task fails naming both."
   - Secrets (O(secret), O(client_certificate_password), the certificate's private key) are marked C(no_log),
     also when they come from the environment or a profile, and never appear in results, diffs or error messages.
 """

@@ -37,8 +37,8 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_cloud impo
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_credential_sources import (
     ENV_NAMES,
-    PROFILE,
     Setting,
+    check_one_source,
     merge_settings,
     read_profile,
     selected_profile,
@@ -119,20 +119,6 @@ def _names(option: str, profile_where: str | None) -> str:
     return f"{option} (or {where}" + (f", or in {profile_where})" if profile_where else ")")
 
 
-def _one_source(settings: dict[str, Setting]) -> None:
-    """A service principal is not assembled from the environment and a profile (two identities mixed)."""
-    parts = [settings[name] for name in ("client_id", "tenant", *_CREDENTIALS) if name in settings]
-    outside = {s.source for s in parts} - {"task"}
-    if len(outside) > 1:
-        env = [f"{name} from {s.where}" for name, s in settings.items() if s in parts and s.source != PROFILE]
-        profile = next(s.where for s in parts if s.source == PROFILE)
-        raise InvalidOption(
-            next(name for name, s in settings.items() if s in parts and s.source == PROFILE),
-            f"the service principal would be assembled from the environment ({', '.join(env)}) and {profile}: "
-            "take it from one of them (unset the variables or the profile), or set the options in the task",
-        )
-
-
 def plan_from_settings(
     auth_source: str, settings: dict[str, Setting], profile_where: str | None = None
 ) -> CredentialPlan:
@@ -174,7 +160,7 @@ def plan_from_settings(
                     f"a service principal needs client_id, tenant and a secret or client_certificate_path; "
                     f"missing: {named}",
                 )
-            _one_source(settings)
+            check_one_source(settings, ("client_id", "tenant", *given, "client_certificate_password"))
             kind = "client_certificate" if given == ["client_certificate_path"] else "client_secret"
         else:
             kind = "default"

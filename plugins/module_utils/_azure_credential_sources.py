@@ -27,6 +27,7 @@ __all__ = [
     "PROFILE_KEYS",
     "Profile",
     "Setting",
+    "check_one_source",
     "from_environment",
     "merge_settings",
     "parse_profile",
@@ -189,3 +190,21 @@ def merge_settings(params: dict, environ, profile: Profile | None) -> dict[str, 
         elif profile is not None and option in profile.values:
             settings[option] = Setting(profile.values[option], PROFILE, profile.where)
     return settings
+
+
+def check_one_source(settings: dict[str, Setting], names: tuple[str, ...]) -> None:
+    """The settings ``names`` (one service principal) come from the task and at most one other source.
+
+    A client id from the environment (say, injected for a workload identity) with a secret from a profile is
+    two identities mixed: Entra ID would answer with a confusing AADSTS error, so it is refused here.
+    """
+    parts = {name: settings[name] for name in names if name in settings}
+    from_env = [f"{name} from {s.where}" for name, s in parts.items() if s.source == ENVIRONMENT]
+    from_profile = [name for name, s in parts.items() if s.source == PROFILE]
+    if from_env and from_profile:
+        raise InvalidOption(
+            from_profile[0],
+            f"the service principal would be assembled from the environment ({', '.join(from_env)}) and "
+            f"{parts[from_profile[0]].where} ({', '.join(from_profile)}): take it from one of them (unset the "
+            "variables or the profile's keys), or set the options in the task",
+        )

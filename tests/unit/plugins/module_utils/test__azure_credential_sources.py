@@ -252,3 +252,13 @@ def test_bad_certificate_names_the_source_variable(tmp_path):
         plan_credential(params(), sp_env(AZURE_CLIENT_CERTIFICATE_PATH=str(tmp_path / "missing.pem")))
     assert info.value.option == "client_certificate_path"
     assert "from AZURE_CLIENT_CERTIFICATE_PATH" in str(info.value)
+
+
+def test_certificate_password_is_not_taken_from_another_source(clean_environment, tmp_path):
+    cert = service_principal_cert(str(tmp_path / "sp.pem"))
+    write_credentials(clean_environment, f"[p]\nclient_certificate_password = {CANARY}\n")
+    with pytest.raises(InvalidOption) as info:
+        plan_credential(params(profile="p"), sp_env(AZURE_CLIENT_CERTIFICATE_PATH=cert.bundle))
+    assert info.value.option == "client_certificate_password"
+    assert "client_certificate_path from AZURE_CLIENT_CERTIFICATE_PATH" in str(info.value)
+    assert_no_canary(info)
