@@ -14,6 +14,7 @@ assembled from two sources, are refused instead of silently picked. Deciding *wh
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -129,13 +130,21 @@ def plan_from_settings(
     CLI, ...).
     """
     value = {name: s.value for name, s in settings.items()}
+
+    def source(name: str) -> str:
+        where = settings[name].where if name in settings else "the task"
+        return "" if where == "the task" else f" (set by {where})"
+
     subscription, tenant = value.get("subscription_id"), value.get("tenant")
     if subscription is not None and not _GUID_RE.fullmatch(subscription):
         raise InvalidOption(
-            "subscription_id", "must be a subscription GUID such as 00000000-0000-0000-0000-000000000000"
+            "subscription_id",
+            f"must be a subscription GUID such as 00000000-0000-0000-0000-000000000000{source('subscription_id')}",
         )
     if tenant is not None and not _TENANT_RE.fullmatch(tenant):
-        raise InvalidOption("tenant", "must be a tenant GUID or domain name such as contoso.onmicrosoft.com")
+        raise InvalidOption(
+            "tenant", f"must be a tenant GUID or domain name such as contoso.onmicrosoft.com{source('tenant')}"
+        )
     if "client_certificate_password" in value and "client_certificate_path" not in value:
         where = settings["client_certificate_password"].where
         raise InvalidOption(
@@ -171,7 +180,10 @@ def plan_from_settings(
 
     if kind != "cli" and not subscription:
         raise InvalidOption("subscription_id", f"is required: set {_names('subscription_id', profile_where)}")
-    cloud = validate_cloud_environment(value.get("cloud_environment") or DEFAULT_CLOUD)
+    try:
+        cloud = validate_cloud_environment(value.get("cloud_environment") or DEFAULT_CLOUD)
+    except InvalidOption as exc:
+        raise InvalidOption("cloud_environment", exc.message.split(": ", 1)[1] + source("cloud_environment")) from None
     return CredentialPlan(
         kind=kind,
         subscription_id=subscription,
@@ -202,7 +214,7 @@ def plan_credential(params: dict, environ=None) -> CredentialPlan:
     path = os.path.expanduser(plan.certificate_path)
     data = read_certificate_file(path, where)
     check_client_certificate(data, plan.certificate_password, f"{path} (from {where})")
-    return CredentialPlan(**{**vars(plan), "certificate": data, "certificate_path": path})
+    return dataclasses.replace(plan, certificate=data, certificate_path=path)
 
 
 def build_credential(plan: CredentialPlan, cloud: Cloud):

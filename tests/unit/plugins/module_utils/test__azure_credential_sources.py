@@ -262,3 +262,18 @@ def test_certificate_password_is_not_taken_from_another_source(clean_environment
     assert info.value.option == "client_certificate_password"
     assert "client_certificate_path from AZURE_CLIENT_CERTIFICATE_PATH" in str(info.value)
     assert_no_canary(info)
+
+
+@pytest.mark.parametrize(
+    ("env", "option"),
+    [
+        ({"AZURE_SUBSCRIPTION_ID": "my-subscription"}, "subscription_id"),
+        ({"AZURE_TENANT_ID": "bad tenant!"}, "tenant"),
+        ({"AZURE_CLOUD_ENVIRONMENT": "http://stack.local/metadata/endpoints"}, "cloud_environment"),
+    ],
+)
+def test_bad_values_from_the_environment_name_the_variable(env, option):
+    with pytest.raises(InvalidOption) as info:
+        plan_credential(params(subscription_id=SUB) if option != "subscription_id" else params(), env)
+    assert info.value.option == option
+    assert f"(set by {next(iter(env))})" in str(info.value)
