@@ -93,7 +93,7 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----((?:(?!-----).)*)---
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
 
 
-def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: str) -> bytes:
+def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: str, unparsable: str) -> bytes:
     """The single PEM block of ``data`` whose label is in ``labels``, or PEMError's reason as ValueError.
 
     Refused: no block, several blocks (a second certificate appended to ``ca.pem`` would be trusted by
@@ -106,7 +106,7 @@ def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: s
         pos = block.end()
     outside.append(data[pos:])
     if not blocks:
-        raise ValueError(missing)
+        raise ValueError(unparsable if b"-----BEGIN " in data else missing)
     if len(blocks) > 1:
         found = ", ".join(block.group(1).decode("ascii") for block in blocks)
         raise ValueError(f"holds {len(blocks)} PEM blocks ({found}); exactly one {noun} and nothing else is expected")
@@ -123,16 +123,16 @@ def load_one_certificate(data: bytes, *, what: str) -> x509.Certificate:
 
     Raises ``PEMError`` naming ``what`` (for example the file's path) otherwise.
     """
+    unparsable = "holds unparsable PEM: the certificate cannot be decoded"
+    missing = "holds no PEM certificate (no BEGIN CERTIFICATE line)"
     try:
-        block = _one_pem_block(
-            data, (b"CERTIFICATE",), "a certificate", "holds no PEM certificate (no BEGIN CERTIFICATE line)"
-        )
+        block = _one_pem_block(data, (b"CERTIFICATE",), "a certificate", missing, unparsable)
     except ValueError as exc:
         raise PEMError(what, str(exc)) from None
     try:
         return x509.load_pem_x509_certificate(block)
     except ValueError:
-        raise PEMError(what, "holds unparsable PEM: the certificate cannot be decoded") from None
+        raise PEMError(what, unparsable) from None
 
 
 def load_one_private_key(data: bytes, *, what: str):
@@ -142,7 +142,7 @@ def load_one_private_key(data: bytes, *, what: str):
     """
     unparsable = "holds unparsable PEM: the private key cannot be decoded"
     try:
-        block = _one_pem_block(data, _KEY_LABELS, "a private key", unparsable)
+        block = _one_pem_block(data, _KEY_LABELS, "a private key", unparsable, unparsable)
     except ValueError as exc:
         raise PEMError(what, str(exc)) from None
     try:

@@ -156,3 +156,8 @@ def test_describe_der_matches_describe_cert(pki):
     assert set(described) >= {"subject", "issuer", "not_before", "not_after", "fingerprint"}
     broken = describe_der(b"\x30\x03abc")
     assert broken == {"fingerprint": der_fingerprint(b"\x30\x03abc"), "error": "the certificate cannot be decoded"}
+
+
+def test_a_begin_line_without_its_end_is_unparsable_not_missing():
+    reason = parse_cert(b"-----BEGIN CERTIFICATE-----\nAAAA\n")[1]
+    assert reason == "holds unparsable PEM: the certificate cannot be decoded"
