@@ -233,7 +233,7 @@ def test_a_directory_open_to_others_is_refused(run, tmp_path):
     certs.chmod(0o777)
     result = run(**h1(certs, server_name="h2", hostnames=["h2.example.test"]))
     assert result["failed"] is True
-    assert f"{certs} (owner root (uid 0), mode 0777) is writable by group or other" in result["msg"]
+    assert f"{certs} (owner " in result["msg"] and "mode 0777) is writable by group or other" in result["msg"]
     assert not (certs / "servers" / "h2").exists()
 
 
