@@ -339,3 +339,23 @@ def test_check_mode_over_a_half_pair_of_ours_says_a_real_run_finishes_it(run, tm
     assert "force=true" not in check["msg"]
     assert not run(**h1(certs)).get("failed")
     _assert_whole_set(certs)
+
+
+def test_a_fifo_or_a_device_in_the_set_fails_at_once(run, tmp_path):
+    # A FIFO at ca-key.pem used to hang the run forever, holding the directory lock.
+    certs = tmp_path / "certs"
+    run(**h1(certs))
+    (certs / "ca-key.pem").unlink()
+    os.mkfifo(certs / "ca-key.pem", 0o600)
+    result = run(**h1(certs))
+    assert result["failed"] is True
+    assert f"{certs}/ca-key.pem is a FIFO, not a regular file" in result["msg"]
+    if os.geteuid() == 0:
+        os.unlink(certs / "ca-key.pem")
+        os.rename(tmp_path / "certs", tmp_path / "gone")
+        run(**h1(certs))
+        (certs / "key.pem").unlink()
+        os.mknod(certs / "key.pem", 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero's device
+        result = run(**h1(certs))
+        assert result["failed"] is True
+        assert f"{certs}/key.pem is a character device, not a regular file" in result["msg"]
