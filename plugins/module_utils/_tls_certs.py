@@ -8,7 +8,8 @@
 
 Four steps, each testable alone:
 
-* ``build_request`` checks and normalises the options (no I/O): bad input fails here, before any write.
+* ``build_request`` (in ``_tls_request``) checks and normalises the options: bad input fails there,
+  before any write.
 * ``read_pair`` reads and parses one certificate + key pair from disk (the only I/O, read-only).
 * ``plan_present`` / ``plan_absent`` are pure: "what exists" + "what is wanted" + "now" -> a ``Plan``
   naming which of ca/client/server to issue and why, or the problems that make the run refuse.
@@ -25,12 +26,24 @@ Layout of ``path`` (the docker CLI reads ``ca.pem``, ``cert.pem`` and ``key.pem`
 from __future__ import annotations
 
 import datetime
-import ipaddress
-import os
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import FileReadError, read_regular_file
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_request import (
+    CA_CERT,
+    CA_KEY,
+    CLIENT_CERT,
+    CLIENT_KEY,
+    ROLES,
+    SERVER_CERT,
+    SERVER_KEY,
+    SERVERS_DIR,
+    CertsError,
+    Layout,
+    Request,
+    build_request,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -81,254 +94,6 @@ __all__ = [
     "read_pair",
 ]
 
-CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
-CLIENT_CERT, CLIENT_KEY = "cert.pem", "key.pem"
-SERVERS_DIR = "servers"
-SERVER_CERT, SERVER_KEY = "server-cert.pem", "server-key.pem"
-ROLES = ("ca", "client", "server")
-
-KEY_TYPES = ("ecdsa", "rsa")
-RSA_MIN_BITS, RSA_MAX_BITS, RSA_DEFAULT_BITS = 2048, 8192, 4096
-MAX_DAYS = 36500  # keeps notAfter far from year 9999 (the end of X.509's GeneralizedTime)
-KEY_MODES = {0o600: "0600", 0o400: "0400"}
-
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
-class CertsError(Exception):
-    """A problem the user must fix; the message names the option or file and what is wrong."""
-
-
-# --------------------------------------------------------------------------------------------------
-# What is wanted
-# --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Layout:
-    """Absolute paths of every file of the set; ``server_*`` are None without a server name."""
-
-    directory: str
-    server_name: str | None = None
-
-    @property
-    def ca_cert(self) -> str:
-        return os.path.join(self.directory, CA_CERT)
-
-    @property
-    def ca_key(self) -> str:
-        return os.path.join(self.directory, CA_KEY)
-
-    @property
-    def client_cert(self) -> str:
-        return os.path.join(self.directory, CLIENT_CERT)
-
-    @property
-    def client_key(self) -> str:
-        return os.path.join(self.directory, CLIENT_KEY)
-
-    @property
-    def servers_dir(self) -> str:
-        return os.path.join(self.directory, SERVERS_DIR)
-
-    @property
-    def server_dir(self) -> str | None:
-        return os.path.join(self.servers_dir, self.server_name) if self.server_name else None
-
-    @property
-    def server_cert(self) -> str | None:
-        return os.path.join(self.servers_dir, self.server_name, SERVER_CERT) if self.server_name else None
-
-    @property
-    def server_key(self) -> str | None:
-        return os.path.join(self.servers_dir, self.server_name, SERVER_KEY) if self.server_name else None
-
-    def pair_paths(self, role: str) -> tuple[str, str]:
-        """(certificate, key) paths of ``role``."""
-        paths = {
-            "ca": (self.ca_cert, self.ca_key),
-            "client": (self.client_cert, self.client_key),
-            "server": (self.server_cert, self.server_key),
-        }[role]
-        if paths[0] is None:
-            raise ValueError("no server pair without a server name")
-        return paths
-
-
-@dataclass(frozen=True)
-class Request:
-    """The validated, normalised options."""
-
-    layout: Layout
-    state: str = "present"
-    dns_names: tuple[str, ...] = ()
-    ip_addresses: tuple[str, ...] = ()  # canonical text form, sorted
-    key_type: str = "ecdsa"
-    key_size: int = RSA_DEFAULT_BITS  # RSA modulus bits; unused for ecdsa (always P-256)
-    ca_valid_days: int = 3650
-    cert_valid_days: int = 365
-    renew_before_days: int = 30
-    rotate_ca: bool = False
-    force: bool = False
-    key_mode: int = 0o600
-
-    @property
-    def key_kind(self) -> str:
-        """The wanted key as ``describe`` names it, e.g. ``ecdsa P-256`` or ``rsa 4096``."""
-        return "ecdsa P-256" if self.key_type == "ecdsa" else f"rsa {self.key_size}"
-
-    @property
-    def sans(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        return self.dns_names, self.ip_addresses
-
-
-def _check_days(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:
-        raise CertsError(f"{name} must be a whole number of days from 1 to {MAX_DAYS}, got {value!r}")
-    return value
-
-
-def normalize_dnsname(name: str) -> str:
-    """Lower-case ``name`` and check it is a DNS name a TLS client can match (``*.`` allowed first)."""
-    if not isinstance(name, str) or not name:
-        raise CertsError(f"hostnames: {name!r} is not a DNS name")
-    text = name.lower()
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        pass
-    else:
-        raise CertsError(f"hostnames: {name!r} is an IP address; put it in ip_addresses (clients match IPs there)")
-    if not text.isascii():
-        raise CertsError(f"hostnames: {name!r} is not ASCII; give internationalised names in punycode (xn--...)")
-    labels = text.split(".")
-    if labels[0] == "*":
-        labels = labels[1:]
-        if len(labels) < 2:
-            raise CertsError(f"hostnames: {name!r}: a wildcard needs at least two labels after '*.'")
-    if len(text) > 253 or not labels or not all(_DNS_LABEL.match(label) for label in labels):
-        raise CertsError(
-            f"hostnames: {name!r} is not a valid DNS name (labels of 1-63 letters, digits or '-', "
-            "not starting or ending with '-', separated by '.', at most 253 characters)"
-        )
-    return text
-
-
-def normalize_ip_address(value: str) -> str:
-    """Canonical text of an IPv4 or IPv6 address; a network or anything else is refused."""
-    try:
-        return str(ipaddress.ip_address(str(value).strip()))
-    except ValueError:
-        raise CertsError(f"ip_addresses: {value!r} is not an IPv4 or IPv6 address") from None
-
-
-def parse_key_mode(value) -> int:
-    """``key_mode`` accepts 0600/0400 as text (``'0600'``, ``'600'``, ``'0o600'``) or the YAML octal number."""
-    if isinstance(value, bool):
-        mode = None
-    elif isinstance(value, int):
-        mode = value
-    else:
-        text = str(value).strip().lower().removeprefix("0o")
-        mode = int(text, 8) if re.fullmatch(r"[0-7]{3,4}", text) else None
-    if mode not in KEY_MODES:
-        raise CertsError(f"key_mode must be '0600' or '0400' (quote it), got {value!r}")
-    return mode
-
-
-def _check_key(key_type: str, key_size: int | None) -> int:
-    """The RSA modulus size to use (the default for ecdsa, where it is unused)."""
-    if key_type not in KEY_TYPES:
-        raise CertsError(f"key_type must be one of {', '.join(KEY_TYPES)}, got {key_type!r}")
-    if key_type == "ecdsa":
-        if key_size is not None:
-            raise CertsError("key_size applies to key_type=rsa only (ecdsa keys are always P-256)")
-        return RSA_DEFAULT_BITS
-    bits = RSA_DEFAULT_BITS if key_size is None else key_size
-    if isinstance(bits, bool) or not isinstance(bits, int) or not RSA_MIN_BITS <= bits <= RSA_MAX_BITS:
-        raise CertsError(f"key_size must be from {RSA_MIN_BITS} to {RSA_MAX_BITS} bits for rsa, got {key_size!r}")
-    return bits
-
-
-def _check_validity(ca_valid_days: int, cert_valid_days: int, renew_before_days: int) -> None:
-    _check_days("ca_valid_days", ca_valid_days)
-    _check_days("cert_valid_days", cert_valid_days)
-    _check_days("renew_before_days", renew_before_days)
-    if renew_before_days >= cert_valid_days:
-        raise CertsError(
-            f"renew_before_days ({renew_before_days}) must be less than cert_valid_days ({cert_valid_days}), "
-            "or every run would re-issue the certificates"
-        )
-    if cert_valid_days > ca_valid_days:
-        raise CertsError(
-            f"cert_valid_days ({cert_valid_days}) must not exceed ca_valid_days ({ca_valid_days}): "
-            "a certificate cannot outlive the CA that signed it"
-        )
-
-
-def _check_sans(server_name: str | None, hostnames, ip_addresses) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(DNS names, IP addresses), normalised, deduplicated and sorted as ``cert_sans`` sorts them."""
-    dns_names = tuple(sorted({normalize_dnsname(name) for name in hostnames}))
-    ips = {ipaddress.ip_address(normalize_ip_address(ip)) for ip in ip_addresses}
-    ip_list = tuple(str(ip) for ip in sorted(ips, key=lambda ip: (ip.version, ip)))
-    if server_name is None and (dns_names or ip_list):
-        raise CertsError("hostnames and ip_addresses describe a server certificate: set server_name too")
-    if server_name is not None and not (dns_names or ip_list):
-        raise CertsError(
-            f"server_name={server_name} needs at least one of hostnames or ip_addresses: "
-            "they are the names Docker clients verify"
-        )
-    return dns_names, ip_list
-
-
-def build_request(
-    *,
-    path: str,
-    state: str = "present",
-    server_name: str | None = None,
-    hostnames: list[str] | tuple[str, ...] | None = None,
-    ip_addresses: list[str] | tuple[str, ...] | None = None,
-    key_type: str = "ecdsa",
-    key_size: int | None = None,
-    ca_valid_days: int = 3650,
-    cert_valid_days: int = 365,
-    renew_before_days: int = 30,
-    rotate_ca: bool = False,
-    force: bool = False,
-    key_mode="0600",
-) -> Request:
-    """Check every option; raise ``CertsError`` naming the first bad one. No I/O."""
-    if state not in ("present", "absent"):
-        raise CertsError(f"state must be 'present' or 'absent', got {state!r}")
-    if not path:
-        raise CertsError("path must not be empty")
-    if server_name is not None and not _SERVER_NAME.match(server_name):
-        raise CertsError(
-            f"server_name {server_name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter "
-            "or digit (it names the folder servers/<server_name>)"
-        )
-    if state == "absent":
-        if server_name is None:
-            raise CertsError("state=absent removes one host's server pair: server_name is required")
-        return Request(layout=Layout(os.path.abspath(path), server_name), state=state)
-
-    bits = _check_key(key_type, key_size)
-    _check_validity(ca_valid_days, cert_valid_days, renew_before_days)
-    dns_names, ip_list = _check_sans(server_name, hostnames or (), ip_addresses or ())
-    return Request(
-        layout=Layout(os.path.abspath(path), server_name),
-        state=state,
-        dns_names=dns_names,
-        ip_addresses=ip_list,
-        key_type=key_type,
-        key_size=bits,
-        ca_valid_days=ca_valid_days,
-        cert_valid_days=cert_valid_days,
-        renew_before_days=renew_before_days,
-        rotate_ca=bool(rotate_ca),
-        force=bool(force),
-        key_mode=parse_key_mode(key_mode),
-    )
-
 
 # --------------------------------------------------------------------------------------------------
 # What exists
@@ -353,19 +118,24 @@ class PairState:
 
 
 def _read(path: str) -> tuple[bool, bytes | None, str | None]:
+    """(exists, content, why it is unusable). Regular files only, at most 1 MiB, no symlink followed."""
     try:
-        with open(path, "rb") as handle:
-            return True, handle.read(), None
+        return True, read_regular_file(path), None
     except FileNotFoundError:
         return False, None, None
-    except IsADirectoryError:
-        return True, None, "is a directory, not a file"
-    except OSError as exc:
-        return True, None, f"cannot be read ({exc.strerror})"
+    except FileReadError as exc:
+        if exc.reason.startswith("is a symlink"):
+            # Never replaced, not even with force: whoever placed it must look at where it points.
+            raise CertsError(str(exc)) from None
+        return True, None, exc.reason
 
 
 def read_pair(role: str, cert_path: str, key_path: str) -> PairState:
-    """Read and parse one pair; missing files are not errors, unusable ones are recorded."""
+    """Read and parse one pair; missing files are not errors, unusable ones are recorded.
+
+    Each file must hold exactly one PEM block of its type (``ca.pem`` with a second certificate appended
+    is refused, not half-read); a symlink in place of a file raises ``CertsError`` naming it.
+    """
     cert_exists, cert_data, cert_error = _read(cert_path)
     key_exists, key_data, key_error = _read(key_path)
     cert = key = None
@@ -594,7 +364,7 @@ def issue_material(plan: Plan, request: Request, ca: PairState, now: datetime.da
         ca_key = generate_key(request.key_type, request.key_size)
         issued["ca"] = Issued(build_ca(ca_key, now, request.ca_valid_days), ca_key)
     ca_now = issued.get("ca") or Issued(ca.cert, ca.key)
-    for role in ("client", "server"):
+    for role in ROLES[1:]:
         if role not in plan.issue:
             continue
         key = generate_key(request.key_type, request.key_size)

@@ -23,15 +23,28 @@ description:
   - A leaf inside the renewal window, expired, not signed by the current CA, or whose SANs, extended key usage or
     key type differ from what is asked is re-issued. The CA is never replaced silently, see O(rotate_ca).
   - It never destroys what it did not make. An existing C(cert.pem)/C(key.pem) not issued by C(ca.pem), a
-    C(ca.pem) whose key is not C(ca-key.pem), half a pair, an encrypted key or unparsable PEM make the task fail,
-    naming the file and the problem, and every file stays untouched (O(force=true) replaces them). The folder
+    C(ca.pem) whose key is not C(ca-key.pem), half a pair, an encrypted key, unparsable PEM, or a file holding
+    anything but exactly one PEM block of its type (for example a second certificate appended to C(ca.pem))
+    make the task fail, naming the file and the problem, and every file stays untouched (O(force=true) replaces
+    them). Only regular files of at most 1 MiB are read. The folder
     C(servers/<server_name>) belongs to this module, so a server pair there that the current CA did not sign
     (the CA was rotated on a run for another host) is re-issued.
+  - The directory is trusted only as ssh trusts C(~/.ssh). O(path), C(servers), C(servers/<server_name>),
+    C(ca.pem) and C(ca-key.pem) must be owned by the user running the task, by root, or by the user named in
+    O(owner), and must not be writable by group or other; otherwise the task fails naming the path, its owner
+    and its mode, and changes nothing. A CA someone else could have written would be trusted by every daemon.
+  - No symlink below O(path) is followed; a symlink in place of C(servers), C(servers/<server_name>) or any
+    file of the set makes the task fail naming it, whatever O(force). O(path) itself may be a symlink; the
+    directory it points to is checked.
   - Files are written atomically (a temp file in the same directory, then a rename). Private keys get
     O(key_mode) and certificates C(0644) whatever the umask; a directory the module creates gets C(0700).
     Keys are unencrypted PEM (PKCS#8), since dockerd cannot read encrypted keys; keep O(path) private.
   - Runs for several hosts at once (a play over many hosts, delegated to the controller) take turns on the
     directory through a lock on it, so the first makes the CA and the client pair and the others reuse them.
+  - A run killed while it renames its files into place leaves a journal, C(.docker_tls_certs.journal); the
+    next run finishes those renames (no half pair, no O(force) needed) and removes the temp files a killed run
+    left (C(.<file>.<8 characters>.tmp), regular files of the running user only).
+  - Every option is checked before anything is written, O(owner), O(group) and O(mode) included.
   - Uses the Python C(cryptography) library; no C(openssl) command is run.
 author:
   - dockerhost.azure contributors (@dockerhost)
@@ -62,7 +75,8 @@ options:
   server_name:
     description:
       - Names one Docker host's server pair, stored in C(servers/<server_name>/) under O(path).
-      - Letters, digits, V(.), V(_) and V(-), at most 64 characters; it is also the server certificate's common name.
+      - Letters, digits, V(.), V(_) and V(-), at most 64 characters (a trailing newline is refused too); it is
+        also the server certificate's common name.
       - Without it, only the CA and the client pair are managed. Required with O(state=absent).
     type: str
   hostnames:
@@ -77,6 +91,7 @@ options:
     description:
       - IPv4 or IPv6 addresses of the Docker host, written as IP subject alternative names of the server
         certificate.
+      - An IPv6 address with a zone (V(fe80::1%eth0)) is refused, since a certificate cannot hold the zone.
       - Needs O(server_name).
     type: list
     elements: str
@@ -142,13 +157,17 @@ options:
     description:
       - Permissions of the certificate files. New certificates are C(0644) whatever the umask; when O(mode) is
         set it is applied to every certificate of the set. Private keys follow O(key_mode) instead.
+      - A mode that makes the certificates writable by group or other (for example V('0664') or V(g+w)) is
+        refused.
       - O(owner), O(group), the SELinux options and O(attributes) apply to every file of the set and to
-        directories the module creates.
+        directories the module creates. The user named by O(owner) is trusted like the one running the task.
       - O(unsafe_writes) is ignored, since writes are always atomic.
     type: raw
 notes:
   - The CA key is unencrypted on disk, as in the 2014 flow; whoever can read it can issue certificates the
     daemons trust.
+  - Running as root over another user's directory (for example with C(become)) fails the ownership check unless
+    O(owner) names that user.
   - The paths in the results are absolute; pass RV(ca_cert), RV(server_cert) and RV(server_key) to
     M(dockerhost.azure.azure_docker_vm), and RV(cert_path) to the docker CLI as E(DOCKER_CERT_PATH).
 seealso:
@@ -289,13 +308,25 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import (
     AtomicBatch,
+    FileReadError,
+    JournalError,
+    finish_interrupted,
     locked_dir,
     make_private_dirs,
+    read_regular_file,
     remove_file,
+    remove_own_temps,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._cert_dir import (
+    JOURNAL,
+    check_cert_dir,
+    own_basenames,
+    trusted_uids,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_certs import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
+    ROLES,
     CertsError,
     Request,
     X509Error,
@@ -320,6 +351,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
 )
 
 CERT_MODE = 0o644
+FILE_ARGS = ("mode", "owner", "group", "seuser", "serole", "setype", "selevel", "attributes")
 
 ARGUMENT_SPEC = {
     "path": {"type": "path", "default": "~/.docker"},
@@ -345,7 +377,27 @@ class TLSCertsManager:
         self.module = module
         self.request = request
         self.layout = request.layout
+        self.uids = trusted_uids(request.owner_uid)
         self.diff: dict = {"before": {}, "after": {}}
+        self.healed: list[str] = []  # files an interrupted run left, finished or removed this run
+
+    # -- before reading: trust, and what a killed run left ------------------------------------------
+    def _heal(self) -> None:
+        """Finish the renames of a run killed between them, remove its temp files (ours only)."""
+        layout = self.layout
+        journal = os.path.join(layout.directory, JOURNAL)
+        if self.module.check_mode:
+            if os.path.lexists(journal):
+                self.healed.append(journal)
+                self.module.warn(f"{journal}: a run was interrupted; the next run without check mode finishes it")
+            return
+        finished = finish_interrupted(journal)
+        removed = []
+        for directory, basenames in own_basenames(layout).items():
+            removed += remove_own_temps(directory, basenames)
+        if finished:
+            self.module.warn(f"finished the renames of an interrupted run: {', '.join(finished)}")
+        self.healed = finished + removed
 
     # -- file attributes (owner, group, modes, SELinux) ---------------------------------------------
     def _file_args(self, path: str, mode) -> dict:
@@ -384,19 +436,21 @@ class TLSCertsManager:
     # -- present --------------------------------------------------------------------------------------
     def present(self) -> dict:
         layout = self.layout
-        if os.path.exists(layout.directory) and not os.path.isdir(layout.directory):
-            raise CertsError(f"path {layout.directory} exists and is not a directory")
+        check_cert_dir(layout, self.uids)
         if self.module.check_mode:
+            self._heal()
             return self._present(created=[])
         # Parallel runs (one per host, delegated to the controller) take turns on the directory, so only
         # the first makes the CA and the client pair and the others reuse them.
         created = make_private_dirs(layout.directory)
         with locked_dir(layout.directory):
+            check_cert_dir(layout, self.uids)  # again, now that no other run of ours can change it
+            self._heal()
             return self._present(created)
 
     def _present(self, created: list[str]) -> dict:
         layout, request = self.layout, self.request
-        roles = ["ca", "client"] + (["server"] if layout.server_name else [])
+        roles = [role for role in ROLES if role != "server" or layout.server_name]
         pairs = {role: read_pair(role, *layout.pair_paths(role)) for role in roles}
         now = datetime.datetime.now(datetime.UTC)
         plan = plan_present(request, pairs["ca"], pairs["client"], pairs.get("server"), now)
@@ -404,6 +458,8 @@ class TLSCertsManager:
             self.module.warn(warning)
         if plan.refusals:
             hint = " Move the files named above away, or set force=true to replace them." if plan.forceable else ""
+            if self.healed:  # check mode over a killed run: the half pair is ours, a real run finishes it
+                hint = " A run was interrupted here: run without check mode to finish it (no force needed)."
             self.module.fail_json(
                 msg=f"Refusing to change anything in {layout.directory}: {'; '.join(plan.refusals)}. "
                 f"Nothing was written.{hint}",
@@ -433,13 +489,13 @@ class TLSCertsManager:
         # Owner, group, SELinux context and modes of files not issued this run (new ones already have their
         # modes; in check mode, files to be issued are judged by the issue itself).
         attribute_roles = [r for r in roles if r in issued or (r not in plan.issue)]
-        changed = bool(plan.issue)
+        changed = bool(plan.issue or self.healed)
         changed = self._enforce_attributes(self._paths_and_modes(attribute_roles)) or changed
 
         server = certs.get("server")
         result = {
             "changed": changed,
-            "issued": [role for role in ("ca", "client", "server") if role in plan.issue],
+            "issued": [role for role in ROLES if role in plan.issue],
             "reasons": dict(plan.issue),
             "ca_fingerprint": fingerprint(certs["ca"]) if certs["ca"] is not None else None,
             "server_fingerprint": fingerprint(server) if server is not None else None,
@@ -456,7 +512,7 @@ class TLSCertsManager:
         layout, request = self.layout, self.request
         if "server" in issued:
             created = [*created, *make_private_dirs(layout.server_dir)]
-        with AtomicBatch() as batch:
+        with AtomicBatch(journal=os.path.join(layout.directory, JOURNAL)) as batch:
             for role, material in issued.items():
                 cert_path, key_path = layout.pair_paths(role)
                 batch.add(key_path, key_pem(material.key), request.key_mode)
@@ -467,9 +523,12 @@ class TLSCertsManager:
 
     # -- absent ---------------------------------------------------------------------------------------
     def absent(self) -> dict:
+        check_cert_dir(self.layout, self.uids)
         if self.module.check_mode or not os.path.isdir(self.layout.directory):
             return self._absent()
         with locked_dir(self.layout.directory):
+            check_cert_dir(self.layout, self.uids)
+            self._heal()
             return self._absent()
 
     def _absent(self) -> dict:
@@ -482,9 +541,8 @@ class TLSCertsManager:
         before = None
         if cert_exists:
             try:
-                with open(layout.server_cert, "rb") as handle:
-                    cert, _error = parse_cert(handle.read())
-            except OSError:
+                cert, _error = parse_cert(read_regular_file(layout.server_cert))
+            except (OSError, FileReadError):
                 cert = None
             before = describe_cert(cert) if cert is not None else {"file": layout.server_cert}
         plan = plan_absent(layout, cert_exists, key_exists)
@@ -496,7 +554,7 @@ class TLSCertsManager:
             # The folder is this module's; leave it if someone put anything else in it.
             with contextlib.suppress(OSError):
                 os.rmdir(layout.server_dir)
-        return {"changed": plan.changes, "issued": [], "reasons": {}, "removed": list(plan.remove)}
+        return {"changed": plan.changes or bool(self.healed), "issued": [], "reasons": {}, "removed": list(plan.remove)}
 
     def run(self) -> dict:
         result = self.absent() if self.request.state == "absent" else self.present()
@@ -530,6 +588,7 @@ def build_request(params: dict) -> Request:
         rotate_ca=params["rotate_ca"],
         force=params["force"],
         key_mode=params["key_mode"],
+        file_args={name: params.get(name) for name in FILE_ARGS},
     )
 
 
@@ -545,7 +604,7 @@ def main() -> None:
     try:
         request = build_request(module.params)
         result = TLSCertsManager(module, request).run()
-    except (CertsError, X509Error) as exc:
+    except (CertsError, X509Error, FileReadError, JournalError) as exc:
         result, error = {}, str(exc)  # the user's to fix: a clear message, no traceback
     except OSError as exc:
         # File names in OSError are ours (paths), never key material.

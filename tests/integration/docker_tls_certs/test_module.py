@@ -352,6 +352,41 @@ def test_bad_input_fails_before_any_write(ansible_runner, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
+# Trust: a foreign CA never becomes trusted, no symlink is followed (issue 13 items 1-3)
+# --------------------------------------------------------------------------------------------------
+def test_untrusted_sets_are_refused_and_left_untouched(ansible_runner, lifecycle, tmp_path):
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copytree(lifecycle.pristine, target)
+        return target
+
+    appended = copy("appended")
+    with open(appended / "ca.pem", "ab") as handle:
+        handle.write((lifecycle.pristine / "cert.pem").read_bytes())
+    open_dir = copy("open-dir")
+    open_dir.chmod(0o777)
+    linked = copy("linked")
+    victim = copy("victim")
+    shutil.rmtree(linked / "servers" / "h1")
+    (linked / "servers" / "h1").symlink_to(victim / "servers" / "h1")
+    cases = {
+        appended: f"{appended}/ca.pem holds 2 PEM blocks (CERTIFICATE, CERTIFICATE)",
+        open_dir: "mode 0777) is writable by group or other",
+        linked: f"{linked}/servers/h1 is a symlink: refusing to follow it",
+    }
+    before = {target: snapshot(target) for target in [*cases, victim]}
+    h1 = {"server_name": "h1", "hostnames": ["h1.example.test"], "ip_addresses": ["192.0.2.10"]}
+    # force replaces a damaged file (ca.pem with a second block) but never overrides trust or symlinks.
+    tasks = [certs_task(path=str(target), force=target is not appended, **h1) for target in cases]
+    tasks += [certs_task(path=str(linked), server_name="h1", state="absent")]
+    results = ansible_runner.play(tasks).results
+    for (target, message), result in zip([*cases.items(), (linked, cases[linked])], results, strict=True):
+        assert result.get("failed") is True, (target, result)
+        assert message in result["msg"], (target, result["msg"])
+    assert {target: snapshot(target) for target in before} == before
+
+
+# --------------------------------------------------------------------------------------------------
 # Key material never reaches results, diffs or logs
 # --------------------------------------------------------------------------------------------------
 def test_key_material_never_in_output(ansible_runner, lifecycle, tmp_path):
