@@ -16,7 +16,7 @@ SERVICE_FUNCTIONS = r"""
 # Bounded by wait_seconds, and over at once when docker.service has failed.
 wait_for_daemon() {
   waited=0
-  until docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; do
+  until bounded docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; do
     if systemctl is-failed --quiet docker.service; then
       why="docker.service failed"
       return 1
@@ -48,7 +48,7 @@ roll_back() {
   dockerd_said
   restore
   systemctl daemon-reload || true
-  if systemctl restart docker.service && wait_for_daemon; then
+  if bounded systemctl restart docker.service && wait_for_daemon; then
     fail "$1; dockerd's messages are above. The previous configuration is restored and Docker runs with it"
   fi
   fail "$1; dockerd's messages are above. The previous configuration is restored, but Docker did not start \
@@ -67,14 +67,14 @@ apply_configuration() {
     systemctl enable docker.service >/dev/null 2>&1 || true
     if [ "$listener" = fd:// ]; then systemctl enable docker.socket >/dev/null 2>&1 || true; fi
     why="docker.service did not restart"
-    if ! systemctl restart docker.service || ! wait_for_daemon; then
+    if ! bounded systemctl restart docker.service || ! wait_for_daemon; then
       roll_back "dockerd did not come back with the new configuration ($why)"
     fi
   else
     why="docker.service did not start"
     if ! systemctl is-active --quiet docker.service; then
       log "starting Docker (configuration unchanged)"
-      systemctl start docker.service || { dockerd_said; fail "$why"; }
+      bounded systemctl start docker.service || { dockerd_said; fail "$why"; }
     fi
     wait_for_daemon || { dockerd_said; fail "$why"; }
   fi
@@ -94,11 +94,11 @@ check_containers_run() {
     image=dockerhost-selftest:latest
     if ! out=$(tar -C "$dir" -cf - init | timeout 120 docker import - "$image" 2>&1) ||
       ! out=$(timeout 120 docker run --rm --network none --log-driver none "$image" /init --version 2>&1); then
-      docker rmi "$image" >/dev/null 2>&1 || true
+      bounded docker rmi "$image" >/dev/null 2>&1 || true
       rm -rf "$dir"
       fail "Docker runs but cannot run a container: $out"
     fi
-    docker rmi "$image" >/dev/null 2>&1 || true
+    bounded docker rmi "$image" >/dev/null 2>&1 || true
     rm -rf "$dir"
     log "a container ran"
   elif apparmor_enabled; then

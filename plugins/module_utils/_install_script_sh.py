@@ -69,6 +69,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
+# bounded COMMAND...: run it for at most wait_seconds (docker.service may have TimeoutStartSec=0; a hung
+# dockerd can keep a client waiting forever).
+bounded() {
+  if command -v timeout >/dev/null 2>&1; then timeout "$wait_seconds" "$@"; else "$@"; fi
+}
+
 # need COMMAND WHAT: fail at once, naming it, when a command the script relies on is missing.
 need() {
   command -v "$1" >/dev/null 2>&1 || fail "$1 is not installed ($2)"
@@ -245,7 +251,7 @@ dropins() {
     for f in "$dir"/docker.service.d/*.conf; do
       if [ -f "$f" ]; then printf '%s %s\n' "${f##*/}" "$f"; fi
     done
-  done | sort -s -k1,1 -u
+  done | LC_ALL=C sort -s -k1,1 -u
 }
 
 # The ExecStart our drop-in starts from: the unit's, as changed by drop-ins applied before ours.
@@ -257,7 +263,7 @@ unit_exec_start() {
       break
     fi
   done
-  for f in $(dropins | awk -v ours="$dropin" '$1 < ours { print $2 }'); do
+  for f in $(dropins | LC_ALL=C awk -v ours="$dropin" '$1 < ours { print $2 }'); do
     if grep -q '^ExecStart=' "$f"; then line=$(sed -n 's/^ExecStart=//p' "$f" | tail -n 1); fi
   done
   if [ -n "$line" ]; then printf '%s\n' "$line"; else command -v dockerd || printf '%s\n' /usr/bin/dockerd; fi
@@ -265,7 +271,7 @@ unit_exec_start() {
 
 # A drop-in applied after ours that sets ExecStart decides the command line instead of us.
 check_later_dropins() {
-  for f in $(dropins | awk -v ours="$dropin" '$1 > ours { print $2 }'); do
+  for f in $(dropins | LC_ALL=C awk -v ours="$dropin" '$1 > ours { print $2 }'); do
     if grep -q '^ExecStart=' "$f"; then
       fail "$f overrides docker.service's ExecStart after $dropin_dir/$dropin (drop-ins apply in name order), so \
 the TLS listener would not be used; rename it to sort before $dropin (its command line is then kept) or remove \
