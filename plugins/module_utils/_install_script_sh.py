@@ -152,7 +152,7 @@ apparmor_enabled() {
 # cannot load its docker-default profile and no container starts). Every binary is checked by name.
 install_packages() {
   missing=
-  command -v dockerd >/dev/null 2>&1 || missing=docker.io
+  command -v dockerd >/dev/null 2>&1 || missing=" docker.io"
   command -v python3 >/dev/null 2>&1 || missing="$missing python3"
   if apparmor_enabled && ! command -v apparmor_parser >/dev/null 2>&1; then missing="$missing apparmor"; fi
   if command -v apt-get >/dev/null 2>&1; then
@@ -167,7 +167,7 @@ install_packages() {
       tdnf -y -q install moby-engine moby-cli python3 >/dev/null || fail "tdnf install moby-engine failed"
     fi
   elif [ -n "$missing" ]; then
-    fail "no supported package manager (apt-get or tdnf) to install$missing"
+    fail "no supported package manager (apt-get or tdnf) to install:$missing"
   fi
   need dockerd "the Docker daemon: package docker.io"
   need docker "the docker CLI: package docker-cli or docker.io"
