@@ -48,6 +48,8 @@ roll_back() {
   dockerd_said
   restore
   systemctl daemon-reload || true
+  # Restart=always may have hit the unit's start limit, which refuses any further start until reset.
+  systemctl reset-failed docker.service docker.socket >/dev/null 2>&1 || true
   if bounded systemctl restart docker.service && wait_for_daemon; then
     fail "$1; dockerd's messages are above. The previous configuration is restored and Docker runs with it"
   fi
@@ -60,7 +62,7 @@ apply_configuration() {
     if dockerd --help 2>&1 | grep -q -- '--validate' &&
       ! out=$(dockerd --validate --config-file "$docker_dir/daemon.json" 2>&1); then
       restore
-      fail "dockerd refuses the new configuration, which was not applied (Docker was left running): $out"
+      fail "dockerd refuses the new configuration, which was not applied (the running Docker was not touched): $out"
     fi
     log "restarting Docker with the new configuration"
     systemctl daemon-reload

@@ -409,6 +409,7 @@ def test_a_configuration_dockerd_refuses_is_rolled_back_with_its_error(tmp_path,
     after = {p.name: p.read_bytes() for p in docker.iterdir() if "dockerhost-backup" not in p.name}
     assert after == before
     assert (root / "etc/systemd/system/docker.service.d/dockerhost.conf").read_text() == dropin_before
+    assert "systemctl reset-failed docker.service docker.socket" in log.read_text()
     assert [c for c in log.read_text().splitlines() if c.startswith("systemctl restart")] == [
         "systemctl restart docker.service", "systemctl restart docker.service"]  # fmt: skip
 
