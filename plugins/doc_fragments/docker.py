@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # The Docker connection options, documented once. Their argument spec lives next to the client that uses
-# them: plugins/module_utils/_docker_api.py (DOCKER_CONNECTION_ARGUMENT_SPEC); a unit test keeps the two
-# in step.
+# them: plugins/module_utils/_docker_options.py (DOCKER_CONNECTION_ARGUMENT_SPEC); a unit test keeps the
+# two in step.
 
 from __future__ import annotations
 

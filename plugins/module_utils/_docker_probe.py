@@ -15,16 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     DOCKER_CONNECTION_ARGUMENT_SPEC,
     DOCKER_CONNECTION_REQUIRED_TOGETHER,
     DockerAPIError,
     environment_warnings,
-    parse_api_version,
     parse_docker_host,
-    probe_daemon,
     resolve_connection,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 
 __all__ = ["REQUIRED_TOGETHER", "argument_spec", "run_probe"]
 

@@ -15,12 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ansible_collections.dockerhost.azure.azure_emulator.dockerd import free_loopback_endpoint
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
-    DockerAPIError,
-    parse_api_version,
-    probe_daemon,
-    resolve_connection,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DockerAPIError, resolve_connection
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import cert_not_after
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import (
     FQDN,

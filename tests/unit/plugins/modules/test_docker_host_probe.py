@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import DOCKER_CONNECTION_ARGUMENT_SPEC
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DOCKER_CONNECTION_ARGUMENT_SPEC
 from ansible_collections.dockerhost.azure.plugins.modules import docker_host_probe
 from ansible_collections.dockerhost.azure.tests.support.module_args import patch_module_args
 

@@ -1,0 +1,126 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module_utils is PRIVATE to the dockerhost.azure collection: no compatibility promise, it may change
+# in any release. Do not use it from other collections or from your own plugins.
+
+"""The probe's retry loop: attempts until the daemon answers, a failure is final, or the time is up."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
+    ConnectionSettings,
+    DockerAPIError,
+    invalid_option,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_tls import build_ssl_context
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_transport import attempt
+
+__all__ = ["ProbeResult", "backoff_delays", "parse_api_version", "probe_daemon"]
+
+_BACKOFF_FIRST = 0.05
+_BACKOFF_CAP = 0.25  # a daemon that starts answering is seen within about this long
+
+
+def backoff_delays(first: float = _BACKOFF_FIRST, cap: float = _BACKOFF_CAP) -> Iterator[float]:
+    """Pauses between attempts: doubling from ``first``, never more than ``cap``."""
+    delay = first
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * 2, cap)
+
+
+_API_VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
+
+
+def parse_api_version(value: str | None, option: str = "min_api_version") -> tuple[int, int] | None:
+    """``"1.41"`` -> ``(1, 41)``; None stays None; anything else is bad input naming ``option``."""
+    if value is None or value == "":
+        return None
+    match = _API_VERSION.match(str(value))
+    if not match:
+        raise invalid_option(f"{option} {value!r} is not a Docker API version such as 1.41")
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass
+class ProbeResult:
+    """What the module returns on success."""
+
+    docker_host: str
+    ping: str
+    version: dict
+    info: dict
+    server_cert: dict | None
+    attempts: int
+    elapsed: float
+
+    def as_dict(self) -> dict:
+        return {
+            "docker_host": self.docker_host,
+            "ping": self.ping,
+            "version": self.version,
+            "info": self.info,
+            "server_cert": self.server_cert,
+            "attempts": self.attempts,
+            "elapsed": self.elapsed,
+        }
+
+
+def probe_daemon(
+    settings: ConnectionSettings,
+    *,
+    wait_timeout: float = 0.0,
+    min_api_version: tuple[int, int] | None = None,
+) -> ProbeResult:
+    """Probe the daemon, retrying for ``wait_timeout`` seconds while the failure may be temporary.
+
+    Attempts start only within ``wait_timeout``; each is cut off ``timeout`` seconds after it starts, and
+    the whole probe at ``wait_timeout + timeout``, so a failure always arrives by then.
+    """
+    if wait_timeout < 0:
+        raise invalid_option(f"wait_timeout must be 0 or more seconds, got {wait_timeout:g}")
+    ctx = build_ssl_context(settings) if settings.uses_tls else None
+    start = time.monotonic()
+    wait_until = start + wait_timeout
+    deadline = wait_until + settings.timeout
+    delays = backoff_delays()
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            answer = attempt(settings, ctx, min(deadline, time.monotonic() + settings.timeout))
+            break
+        except DockerAPIError as exc:
+            now = time.monotonic()
+            if not exc.retryable or now >= wait_until:
+                exc.attempts, exc.elapsed = attempts, round(now - start, 3)
+                raise
+            time.sleep(max(0.0, min(next(delays), wait_until - now)))
+    elapsed = round(time.monotonic() - start, 3)
+    if min_api_version is not None:
+        _check_api_version(settings, answer["version"], min_api_version, attempts, elapsed)
+    return ProbeResult(settings.endpoint.url, attempts=attempts, elapsed=elapsed, **answer)
+
+
+def _check_api_version(
+    settings: ConnectionSettings, version: dict, minimum: tuple[int, int], attempts: int, elapsed: float
+) -> None:
+    try:
+        actual = parse_api_version(version.get("ApiVersion"), "the daemon's ApiVersion")
+    except DockerAPIError:
+        actual = None
+    if actual is None or actual < minimum:
+        error = DockerAPIError(
+            "api_version_too_old",
+            f"{settings.endpoint.url}: the daemon (Docker {version.get('Version', '?')}) speaks API "
+            f"{version.get('ApiVersion', '?')}, older than min_api_version {minimum[0]}.{minimum[1]}: "
+            "upgrade Docker on that host.",
+        )
+        error.attempts, error.elapsed = attempts, elapsed
+        raise error
