@@ -21,17 +21,17 @@ import ssl
 import threading
 import time
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_errors import (
+    CLIENT_REJECTED_REASONS,
+    classify_connection_error,
+    classify_tls_error,
+    timeout_message,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     ConnectionSettings,
     DockerAPIError,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_tls import (
-    CLIENT_REJECTED_REASONS,
-    classify_connection_error,
-    classify_tls_error,
-    describe_certificate,
-    timeout_message,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_tls import describe_certificate
 
 __all__ = ["INFO_KEYS", "attempt"]
 
