@@ -15,7 +15,9 @@ client raises.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -30,9 +32,13 @@ __all__ = [
     "DOCKER_CONNECTION_ARGUMENT_SPEC",
     "DOCKER_CONNECTION_REQUIRED_TOGETHER",
     "ERROR_KINDS",
+    "MAX_TIMEOUT",
+    "MAX_WAIT_TIMEOUT",
     "ConnectionSettings",
     "DockerAPIError",
     "Endpoint",
+    "check_seconds",
+    "check_text",
     "environment_warnings",
     "invalid_option",
     "parse_docker_host",
@@ -43,9 +49,14 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_CERT_PATH = "~/.docker"
 DEFAULT_TLS_PORT = 2376
 DEFAULT_TIMEOUT = 10.0
+# Upper bounds: beyond them a value is a typo (and 1e12 overflows the timers), never a wish.
+MAX_TIMEOUT = 3600.0
+MAX_WAIT_TIMEOUT = 86400.0
 
 # Every failure carries one of these; the module documents each.
 ERROR_KINDS = (
+    "check_seconds",
+    "check_text",
     "invalid_option",
     "dns",
     "connection_refused",
@@ -58,6 +69,7 @@ ERROR_KINDS = (
     "tls_protocol",
     "http_error",
     "api_version_too_old",
+    "client_auth_not_required",
 )
 
 
@@ -92,6 +104,7 @@ DOCKER_CONNECTION_ARGUMENT_SPEC = {
     "client_cert": {"type": "path"},
     "client_key": {"type": "path"},
     "tls_hostname": {"type": "str", "fallback": (_env_nonempty, ["DOCKER_TLS_HOSTNAME"])},
+    "use_system_ca_store": {"type": "bool", "default": False},
     "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
 }
 DOCKER_CONNECTION_REQUIRED_TOGETHER = [["client_cert", "client_key"]]
@@ -140,6 +153,46 @@ def invalid_option(message: str) -> DockerAPIError:
     return DockerAPIError("invalid_option", message)
 
 
+# -- validating values ----------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A DNS name (labels of letters, digits, ``-`` and ``_``, an optional final dot), checked whole: fullmatch,
+# since ``$`` would also match before a trailing newline.
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
+
+
+def check_text(option: str, value: str | None) -> str | None:
+    """``value`` unchanged, or bad input naming ``option`` when it holds a line break or another control character."""
+    if value is not None and _CONTROL.search(str(value)):
+        raise invalid_option(f"{option} {value!r} contains a line break or another control character")
+    return value
+
+
+def check_seconds(option: str, value, *, default: float, maximum: float, allow_zero: bool = False) -> float:
+    """A number of seconds within (0 or more than 0, ``maximum``]; nan, infinities and text fail naming ``option``."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise invalid_option(f"{option} {value!r} is not a number of seconds") from None
+    lowest = "0 or more" if allow_zero else "more than 0"
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero) or seconds > maximum:
+        raise invalid_option(f"{option} must be {lowest} and at most {maximum:g} seconds, got {value!r}")
+    return seconds
+
+
+def _check_hostname(option: str, host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(host):
+            raise invalid_option(f"{option} {host!r} is not a host name or IP address") from None
+    return host
+
+
 # -- where to connect ---------------------------------------------------------------------------------
 
 
@@ -170,8 +223,8 @@ class Endpoint:
 
 def parse_docker_host(value: str | None) -> Endpoint:
     """``tcp://host[:port]`` (port 2376 when left out), ``https://...`` as a synonym, or ``unix:///path``."""
-    text = (value or "").strip()
-    if not text:
+    text = check_text("docker_host", value or "")
+    if not text.strip():
         raise invalid_option("docker_host is empty: give tcp://<host>:2376 or unix:///var/run/docker.sock")
     scheme, sep, rest = text.partition("://")
     scheme = scheme.lower()
@@ -195,6 +248,9 @@ def parse_docker_host(value: str | None) -> Endpoint:
         raise invalid_option(f"docker_host {text!r} has an invalid port") from None
     if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise invalid_option(f"docker_host {text!r} is not of the form tcp://<host>:<port>")
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise invalid_option(f"docker_host {text!r} has an invalid port: give one from 1 to 65535")
+    _check_hostname("docker_host", parts.hostname)
     return Endpoint("tcp", host=parts.hostname, port=port or DEFAULT_TLS_PORT)
 
 
@@ -237,13 +293,16 @@ def resolve_connection(params: Mapping) -> ConnectionSettings:
 
     Like the Docker CLI: ``ca.pem``/``cert.pem``/``key.pem`` in ``cert_path`` are used when present;
     ``ca_cert``/``client_cert``/``client_key`` given explicitly must exist. Without a CA file the system
-    CA store verifies the daemon; without client files no client certificate is sent.
+    CA store verifies the daemon only with ``use_system_ca_store``; without client files no client
+    certificate is sent.
     """
     endpoint = parse_docker_host(params.get("docker_host"))
-    timeout = params.get("timeout")
-    timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
-    if timeout <= 0:
-        raise invalid_option(f"timeout must be more than 0 seconds, got {timeout:g}")
+    timeout = check_seconds("timeout", params.get("timeout"), default=DEFAULT_TIMEOUT, maximum=MAX_TIMEOUT)
+    for option in ("cert_path", "ca_cert", "client_cert", "client_key", "tls_hostname"):
+        check_text(option, params.get(option))
+    tls_hostname = params.get("tls_hostname") or None
+    if tls_hostname is not None:
+        _check_hostname("tls_hostname", tls_hostname)
     tls_verify = params.get("tls_verify")
     tls_verify = True if tls_verify is None else bool(tls_verify)
     if endpoint.scheme == "unix":
@@ -251,13 +310,15 @@ def resolve_connection(params: Mapping) -> ConnectionSettings:
         return ConnectionSettings(endpoint, tls_verify=tls_verify, timeout=timeout, ca_source="")
 
     cert_dir = os.path.expanduser(params.get("cert_path") or DEFAULT_CERT_PATH)
-    # The default may be missing (then: system CA store, no client certificate); a directory asked for must exist.
+    # The default may be missing (then: no client certificate); a directory asked for must exist.
     if cert_dir != os.path.expanduser(DEFAULT_CERT_PATH) and not os.path.isdir(cert_dir):
         raise invalid_option(f"cert_path {cert_dir} is not a directory (it should hold ca.pem, cert.pem and key.pem)")
 
-    ca_cert, ca_source = _resolve_ca(params.get("ca_cert"), cert_dir)
     client_cert, client_key, client_source = _resolve_client_pair(
         params.get("client_cert"), params.get("client_key"), cert_dir
+    )
+    ca_cert, ca_source = _resolve_ca(
+        params.get("ca_cert"), cert_dir, use_system_store=bool(params.get("use_system_ca_store")), verify=tls_verify
     )
     return ConnectionSettings(
         endpoint,
@@ -267,20 +328,30 @@ def resolve_connection(params: Mapping) -> ConnectionSettings:
         client_cert=client_cert,
         client_key=client_key,
         client_source=client_source,
-        tls_hostname=params.get("tls_hostname") or None,
+        tls_hostname=tls_hostname,
         timeout=timeout,
     )
 
 
-def _resolve_ca(ca_cert: str | None, cert_dir: str) -> tuple[str | None, str]:
-    """The CA file to trust and how it was chosen; None means the system CA store."""
+def _resolve_ca(ca_cert: str | None, cert_dir: str, *, use_system_store: bool, verify: bool) -> tuple[str | None, str]:
+    """The CA file to trust and how it was chosen; None means the system CA store (only when asked for).
+
+    Like the Docker CLI, a missing CA file is an error rather than a silent switch to the system store:
+    a self-made Docker CA is never in it, and any public CA in it could then vouch for a Docker host.
+    """
     if ca_cert:
         ca_cert = _require_file("ca_cert", ca_cert)
         return ca_cert, f"ca_cert {ca_cert}"
     default_ca = os.path.join(cert_dir, "ca.pem")
     if os.path.isfile(default_ca):
         return default_ca, f"{default_ca} (from cert_path)"
-    return None, f"the system CA store ({default_ca} does not exist)"
+    if use_system_store or not verify:
+        return None, f"the system CA store ({default_ca} does not exist)"
+    raise invalid_option(
+        f"no CA to verify the daemon with: ca_cert is not set and {default_ca} does not exist. Set ca_cert (or "
+        "cert_path) to the ca.pem of the CA that issued the daemon's certificate, or set use_system_ca_store: "
+        "true if a CA in this system's trust store issued it."
+    )
 
 
 def _resolve_client_pair(cert: str | None, key: str | None, cert_dir: str) -> tuple[str | None, str | None, str]:

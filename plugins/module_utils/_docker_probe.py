@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     DOCKER_CONNECTION_ARGUMENT_SPEC,
     DOCKER_CONNECTION_REQUIRED_TOGETHER,
+    MAX_WAIT_TIMEOUT,
     DockerAPIError,
+    check_seconds,
     environment_warnings,
     parse_docker_host,
     resolve_connection,
@@ -55,15 +57,18 @@ def run_probe(params: Mapping, environ: Mapping[str, str]) -> tuple[dict, list[s
     """
     warnings = environment_warnings(environ)
     try:
-        settings = resolve_connection(params)
+        # Every option is checked before any file is read or anything contacted.
         minimum = parse_api_version(params.get("min_api_version"))
+        wait_timeout = check_seconds(
+            "wait_timeout", params.get("wait_timeout"), default=0.0, maximum=MAX_WAIT_TIMEOUT, allow_zero=True
+        )
+        settings = resolve_connection(params)
         if settings.uses_tls and not settings.tls_verify:
             warnings.append(
                 f"tls_verify is false: the certificate of {settings.endpoint.url} is not checked, so anyone on "
                 "the network path could pose as the daemon and receive this client's commands."
             )
-        wait_timeout = params.get("wait_timeout")
-        result = probe_daemon(settings, wait_timeout=wait_timeout or 0.0, min_api_version=minimum)
+        result = probe_daemon(settings, wait_timeout=wait_timeout, min_api_version=minimum)
     except DockerAPIError as exc:
         failure = {
             "failed": True,

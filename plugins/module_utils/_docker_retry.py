@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
+    MAX_WAIT_TIMEOUT,
     ConnectionSettings,
     DockerAPIError,
+    check_seconds,
     invalid_option,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_tls import build_ssl_context
@@ -35,14 +37,15 @@ def backoff_delays(first: float = _BACKOFF_FIRST, cap: float = _BACKOFF_CAP) -> 
         delay = min(delay * 2, cap)
 
 
-_API_VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*$")
+# Checked whole (fullmatch): ``$`` would also match before a trailing newline. Spaces around are fine.
+_API_VERSION = re.compile(r" *(\d+)\.(\d+) *")
 
 
 def parse_api_version(value: str | None, option: str = "min_api_version") -> tuple[int, int] | None:
     """``"1.41"`` -> ``(1, 41)``; None stays None; anything else is bad input naming ``option``."""
     if value is None or value == "":
         return None
-    match = _API_VERSION.match(str(value))
+    match = _API_VERSION.fullmatch(str(value))
     if not match:
         raise invalid_option(f"{option} {value!r} is not a Docker API version such as 1.41")
     return int(match.group(1)), int(match.group(2))
@@ -83,8 +86,7 @@ def probe_daemon(
     Attempts start only within ``wait_timeout``; each is cut off ``timeout`` seconds after it starts, and
     the whole probe at ``wait_timeout + timeout``, so a failure always arrives by then.
     """
-    if wait_timeout < 0:
-        raise invalid_option(f"wait_timeout must be 0 or more seconds, got {wait_timeout:g}")
+    wait_timeout = check_seconds("wait_timeout", wait_timeout, default=0.0, maximum=MAX_WAIT_TIMEOUT, allow_zero=True)
     ctx = build_ssl_context(settings) if settings.uses_tls else None
     start = time.monotonic()
     wait_until = start + wait_timeout

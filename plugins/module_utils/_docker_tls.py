@@ -17,6 +17,7 @@ import datetime
 import hashlib
 import ssl
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import FileReadError, read_regular_file
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_errors import error_reason
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     ConnectionSettings,
@@ -43,9 +44,10 @@ def build_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if settings.tls_verify:
         if settings.ca_cert:
+            pem = _read_pem("ca_cert", settings.ca_cert)
             try:
-                ctx.load_verify_locations(cafile=settings.ca_cert)
-            except (ssl.SSLError, OSError) as exc:
+                ctx.load_verify_locations(cadata=pem.decode("ascii", errors="replace"))
+            except (ssl.SSLError, ValueError) as exc:
                 raise invalid_option(
                     f"ca_cert {settings.ca_cert} is not a PEM CA certificate ({error_reason(exc)})"
                 ) from None
@@ -59,12 +61,20 @@ def build_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     return ctx
 
 
-def _load_client_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
+def _read_pem(option: str, path: str) -> bytes:
+    """A certificate or key file: a regular file (no symlink, FIFO or device) of at most 1 MiB."""
     try:
-        with open(cert, encoding="ascii", errors="replace") as handle:
-            is_pem_cert = "-----BEGIN CERTIFICATE-----" in handle.read()
-    except OSError as exc:
-        raise invalid_option(f"client_cert {cert} cannot be read: {exc.strerror}") from None
+        return read_regular_file(path, what=option)
+    except FileNotFoundError:
+        raise invalid_option(f"{option} {path} does not exist") from None
+    except FileReadError as exc:
+        raise invalid_option(str(exc)) from None
+
+
+def _load_client_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
+    # Both files pass the bounded reader first: ssl would block on a FIFO and read /dev/zero forever.
+    is_pem_cert = b"-----BEGIN CERTIFICATE-----" in _read_pem("client_cert", cert)
+    _read_pem("client_key", key)
     if not is_pem_cert:
         raise invalid_option(f"client_cert {cert} is not a PEM certificate")
     asked_for_password = []

@@ -180,11 +180,29 @@ def test_explicit_files_win_over_cert_path(certs, tmp_path):
 
 
 def test_missing_default_files_mean_system_store_and_no_client_cert(tmp_path):
-    settings = resolve_connection({"docker_host": "tcp://203.0.113.10", "cert_path": str(tmp_path)})
+    settings = resolve_connection(
+        {"docker_host": "tcp://203.0.113.10", "cert_path": str(tmp_path), "use_system_ca_store": True}
+    )
     assert settings.ca_cert is None
     assert "system CA store" in settings.ca_source
     assert settings.client_cert is None
     assert "no client certificate" in settings.client_source
+
+
+def test_missing_ca_file_never_falls_back_to_the_system_store(tmp_path):
+    """Issue 13 item 4: like the Docker CLI, no CA file is an error unless use_system_ca_store asks for the store."""
+    with pytest.raises(DockerAPIError) as caught:
+        resolve_connection({"docker_host": "tcp://203.0.113.10", "cert_path": str(tmp_path)})
+    assert caught.value.kind == "invalid_option"
+    assert f"{tmp_path}/ca.pem does not exist" in caught.value.message
+    assert "use_system_ca_store" in caught.value.message
+
+
+def test_no_ca_file_is_fine_without_verification(tmp_path):
+    settings = resolve_connection(
+        {"docker_host": "tcp://203.0.113.10", "cert_path": str(tmp_path), "tls_verify": False}
+    )
+    assert settings.ca_cert is None
 
 
 @pytest.mark.parametrize(

@@ -195,3 +195,27 @@ def test_describe_certificate_survives_garbage(der):
     described = describe_certificate(der)
     assert described["sha256_fingerprint"] == hashlib.sha256(der).hexdigest()
     assert described["sans"] == []
+
+
+# -- reading the certificate files: regular files of bounded size only (issue 13 item 6) ------------------
+
+
+@pytest.mark.parametrize("option", ["ca_cert", "client_cert", "client_key"])
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "too_large", "symlink"])
+def test_files_that_would_block_or_exhaust_memory_are_refused(certs, tmp_path, option, kind):
+    ca, client, _cert_dir = certs
+    files = {"ca_cert": ca.cert_path, "client_cert": client.cert, "client_key": client.key}
+    bad = tmp_path / f"bad-{kind}.pem"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "dev_zero":
+        bad = pathlib.Path("/dev/zero")
+    elif kind == "too_large":
+        bad.write_bytes(b"-----BEGIN CERTIFICATE-----\n" + b"A" * (2 * 1024 * 1024))
+    else:
+        bad.symlink_to(files[option])
+    files[option] = str(bad)
+    with pytest.raises(DockerAPIError) as caught:
+        build_ssl_context(tcp_settings(**files))
+    assert caught.value.kind == "invalid_option"
+    assert caught.value.message.startswith(f"{option} {bad} ")

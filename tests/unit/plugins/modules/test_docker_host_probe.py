@@ -80,3 +80,58 @@ def test_docker_tls_verify_zero_is_explained(capsys, clean_env, tmp_path):
     result = run_module(capsys, {"docker_host": f"unix://{tmp_path}/docker.sock"})
     # ansible-core 2.19 wraps warnings in event objects here; the text is what matters.
     assert "DOCKER_TLS_VERIFY=0 still means 'verify'" in json.dumps(result["warnings"])
+
+
+# -- issue 13 items 6 and 7: every number bounded, every string checked whole ------------------------------
+
+STRING_VALUES = {
+    "docker_host": UNROUTED,
+    "cert_path": "/etc/docker-client",
+    "ca_cert": "/etc/docker-client/ca.pem",
+    "client_cert": "/etc/docker-client/cert.pem",
+    "client_key": "/etc/docker-client/key.pem",
+    "tls_hostname": "vm.example",
+    "min_api_version": "1.41",
+}
+
+
+def test_every_string_option_has_a_trailing_newline_case():
+    spec = docker_host_probe.argument_spec()
+    assert set(STRING_VALUES) == {name for name, option in spec.items() if option["type"] in ("str", "path")}
+
+
+@pytest.mark.parametrize("option", sorted(STRING_VALUES))
+def test_trailing_newline_in_any_string_option_is_refused(capsys, option):
+    args = {"docker_host": UNROUTED, "timeout": 30, option: STRING_VALUES[option] + "\n"}
+    if option == "client_cert":
+        args["client_key"] = STRING_VALUES["client_key"]
+    if option == "client_key":
+        args["client_cert"] = STRING_VALUES["client_cert"]
+    result = run_module(capsys, args)
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option"
+    assert result["msg"].startswith(f"{option} "), result["msg"]
+    assert result["attempts"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"timeout": 1e12}, "timeout must be more than 0 and at most 3600 seconds"),
+        ({"timeout": "nan"}, "timeout must be more than 0"),
+        ({"timeout": "inf"}, "timeout must be more than 0"),
+        ({"wait_timeout": 1e12}, "wait_timeout must be 0 or more and at most 86400 seconds"),
+        ({"wait_timeout": "nan"}, "wait_timeout must be 0 or more"),
+        ({"wait_timeout": "-inf"}, "wait_timeout must be 0 or more"),
+        ({"docker_host": "tcp://203.0.113.10:0"}, "docker_host 'tcp://203.0.113.10:0' has an invalid port"),
+        ({"docker_host": "tcp://203.0.113.10:65536"}, "docker_host 'tcp://203.0.113.10:65536' has an invalid port"),
+        ({"docker_host": "tcp://bad host:2376"}, "docker_host 'bad host' is not a host name"),
+        ({"tls_hostname": "vm.example/x"}, "tls_hostname 'vm.example/x' is not a host name"),
+    ],
+)
+def test_out_of_range_numbers_and_bad_names_fail_naming_the_option(capsys, args, words):
+    result = run_module(capsys, {"docker_host": UNROUTED, "timeout": 30, **args})
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option"
+    assert words in result["msg"]
+    assert result["attempts"] == 0
