@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     MAX_WAIT_TIMEOUT,
@@ -104,10 +104,46 @@ def probe_daemon(
                 exc.attempts, exc.elapsed = attempts, round(now - start, 3)
                 raise
             time.sleep(max(0.0, min(next(delays), wait_until - now)))
+    if settings.uses_tls:
+        try:
+            _require_client_certificates(settings, answer, deadline)
+        except DockerAPIError as exc:
+            exc.attempts, exc.elapsed = attempts, round(time.monotonic() - start, 3)
+            raise
     elapsed = round(time.monotonic() - start, 3)
     if min_api_version is not None:
         _check_api_version(settings, answer["version"], min_api_version, attempts, elapsed)
     return ProbeResult(settings.endpoint.url, attempts=attempts, elapsed=elapsed, **answer)
+
+
+def _require_client_certificates(settings: ConnectionSettings, answer: dict, deadline: float) -> None:
+    """Fail unless the daemon refuses a client without a certificate: one more handshake, in the same budget.
+
+    A daemon with ``tls`` but not ``tlsverify`` answers anyone who reaches the port, and its API is root on
+    that host. When the probe itself sent no client certificate, its own success already proves it.
+    """
+    url = settings.endpoint.url
+    if settings.client_cert:
+        anonymous = replace(settings, client_cert=None, client_key=None, client_source="no client certificate sent")
+        try:
+            attempt(anonymous, build_ssl_context(anonymous), min(deadline, time.monotonic() + settings.timeout))
+        except DockerAPIError as exc:
+            if exc.kind == "tls_client_rejected":
+                return  # refused, as it should be
+            exc.message = (
+                f"{url} answered this client, but checking that it refuses a client without a certificate "
+                f"failed: {exc.message}"
+            )
+            exc.args = (exc.message,)
+            raise
+    raise DockerAPIError(
+        "client_auth_not_required",
+        f"{url} answered a client that sent no certificate: the daemon does not require client certificates "
+        "(its daemon.json has tls but not tlsverify), so anyone who can reach port "
+        f"{settings.endpoint.port} there can run containers as root on that host. Set tlsverify: true and "
+        "tlscacert in its daemon.json and restart dockerd; until then, close the port.",
+        server_cert=answer.get("server_cert"),
+    )
 
 
 def _check_api_version(

@@ -34,6 +34,7 @@ options:
         as waiting does not fix them.
       - Every failure is reported at the latest O(wait_timeout) + O(timeout) seconds after the start (plus a
         fraction of a second), also when the port accepts connections and never answers.
+      - V(0) or more and at most V(86400) (a day).
     type: float
     default: 0
   min_api_version:
@@ -68,6 +69,10 @@ attributes:
       - dockerhost.azure.docker
 notes:
   - Failures that are not retried arrive at once, even with O(wait_timeout).
+  - After the daemon has answered over V(tcp://), the module makes one more TLS connection without a client
+    certificate, within the same time budget, and fails with RV(error_kind=client_auth_not_required) unless
+    the daemon refuses it. A daemon that does not check client certificates is open to anyone who can
+    reach it.
   - To see the daemon's certificate when verification fails, the module reads it over a second connection
     that sends nothing but the TLS handshake (no client certificate, no request); it is returned as
     RV(server_cert) with the error.
@@ -289,6 +294,13 @@ server_cert:
           RV(dockerhost.azure.docker_tls_certs#module:server_fingerprint).
       type: str
       sample: facf4e1ccd2609566814f8d33404ba2066d3b3cfc3c44d3d7cedb7cb5b1f74c5
+    details_missing:
+      description:
+        - Why only RV(server_cert.sha256_fingerprint) is given, for example because the Python library
+          C(cryptography) is not installed where the probe ran (it is optional on a managed node).
+      returned: when the certificate could not be read
+      type: str
+      version_added: 0.1.0
     verified:
       description: Whether the certificate was verified (V(false) with O(tls_verify=false)).
       returned: success
@@ -320,6 +332,9 @@ error_kind:
     - V(tls_protocol), no TLS version or cipher in common.
     - V(http_error), the daemon answered with an HTTP error, or with something that is not the Docker API.
     - V(api_version_too_old), the daemon's API version is older than O(min_api_version).
+    - V(client_auth_not_required), the daemon answered a client that sent no certificate (C(tls) without
+      C(tlsverify) in its C(daemon.json)), so anyone who can reach its port controls Docker, and is root, on
+      that host.
   returned: failure
   type: str
   sample: tls_hostname_mismatch

@@ -219,3 +219,15 @@ def test_files_that_would_block_or_exhaust_memory_are_refused(certs, tmp_path, o
         build_ssl_context(tcp_settings(**files))
     assert caught.value.kind == "invalid_option"
     assert caught.value.message.startswith(f"{option} {bad} ")
+
+
+def test_without_cryptography_only_the_fingerprint_and_why(tmp_path, monkeypatch):
+    """cryptography is optional on a managed node: the probe still works and says what it cannot show."""
+    from ansible_collections.dockerhost.azure.plugins.module_utils import _docker_tls  # noqa: PLC0415
+
+    monkeypatch.setattr(_docker_tls, "HAS_CRYPTOGRAPHY", False)
+    der = _certificates(tmp_path)["CA"].public_bytes(serialization.Encoding.DER)
+    described = describe_certificate(der)
+    assert described["sha256_fingerprint"] == hashlib.sha256(der).hexdigest()
+    assert described["subject"] is None
+    assert "cryptography is not installed" in described["details_missing"]
