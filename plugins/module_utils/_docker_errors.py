@@ -96,7 +96,7 @@ def classify_tls_error(
             "root on that host. Close the port, then configure tls, tlsverify, tlscacert, tlscert and tlskey "
             "in the daemon's daemon.json.",
         )
-    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
         return _closed(settings, handshake_done)
     return DockerAPIError(
         "tls_protocol",
@@ -231,7 +231,7 @@ def _socket_error(exc: BaseException, settings: ConnectionSettings, step: str, h
             "daemon running, listening on that address and port (daemon.json hosts), and is the port open?",
             retryable=True,
         )
-    if isinstance(exc, ConnectionError | http.client.IncompleteRead | EOFError):
+    if isinstance(exc, (ConnectionError, http.client.IncompleteRead, EOFError)):
         if step == "handshake" or (handshake_done and step == "GET /_ping"):
             return _closed(settings, handshake_done)
         return DockerAPIError(

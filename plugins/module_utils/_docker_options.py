@@ -70,6 +70,7 @@ ERROR_KINDS = (
     "http_error",
     "api_version_too_old",
     "client_auth_not_required",
+    "unsupported_python",  # written by the module itself, before these module_utils can be imported
 )
 
 

@@ -141,8 +141,8 @@ def describe_certificate(der: bytes) -> dict:
 
 def _iso(moment: datetime.datetime) -> str:
     if moment.tzinfo is None:  # cryptography < 42 gives naive UTC times
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.astimezone(datetime.UTC).isoformat()
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat()
 
 
 def _san_strings(cert) -> list:

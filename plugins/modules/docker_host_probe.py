@@ -2,8 +2,6 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r"""
 module: docker_host_probe
 short_description: Check that a Docker daemon answers over mutual TLS, and say exactly what is wrong if not
@@ -67,6 +65,12 @@ attributes:
     support: full
     membership:
       - dockerhost.azure.docker
+requirements:
+  - Python 3.8 or later where the module runs (the managed node, or the controller when the task runs there).
+    An older Python fails with RV(error_kind=unsupported_python) and a message saying what to do.
+  - Optional, the Python library C(cryptography) where the module runs, for the subject, issuer, names and
+    dates in RV(server_cert); without it only its fingerprint is returned, and RV(server_cert.details_missing)
+    says why.
 notes:
   - Failures that are not retried arrive at once, even with O(wait_timeout).
   - After the daemon has answered over V(tcp://), the module makes one more TLS connection without a client
@@ -332,6 +336,7 @@ error_kind:
     - V(tls_protocol), no TLS version or cipher in common.
     - V(http_error), the daemon answered with an HTTP error, or with something that is not the Docker API.
     - V(api_version_too_old), the daemon's API version is older than O(min_api_version).
+    - V(unsupported_python), the Python that runs the module on the managed node is older than 3.8.
     - V(client_auth_not_required), the daemon answered a client that sent no certificate (C(tls) without
       C(tlsverify) in its C(daemon.json)), so anyone who can reach its port controls Docker, and is root, on
       that host.
@@ -340,18 +345,46 @@ error_kind:
   sample: tls_hostname_mismatch
 """
 
+# This file keeps to syntax Python 2.7 can parse, so that on a Python older than MIN_PYTHON the task fails
+# with a message instead of a SyntaxError traceback: the module_utils below need Python 3.8.
+import json
 import os
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
-    REQUIRED_TOGETHER,
-    argument_spec,
-    run_probe,
-)
+MIN_PYTHON = (3, 8)
+
+if sys.version_info >= MIN_PYTHON:
+    from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
+        REQUIRED_TOGETHER,
+        argument_spec,
+        run_probe,
+    )
 
 
-def main() -> None:
+def fail_on_old_python():
+    """The task's failure on a Python this module does not support, in words, without a traceback."""
+    # No f-strings: Python 2.7 must parse this file.
+    minimum = ".".join(str(part) for part in MIN_PYTHON)
+    version = ".".join(str(part) for part in sys.version_info[:3])
+    msg = (
+        "docker_host_probe needs Python "
+        + minimum
+        + " or later on the host it runs on; "
+        + str(sys.executable)
+        + " is Python "
+        + version
+        + ". Set ansible_python_interpreter to a newer Python there (on RHEL 8: "
+        "dnf install python39), or probe from the controller (delegate_to: localhost)."
+    )
+    print(json.dumps({"failed": True, "changed": False, "error_kind": "unsupported_python", "msg": msg}))
+    sys.exit(1)
+
+
+def main():
+    if sys.version_info < MIN_PYTHON:
+        fail_on_old_python()
     module = AnsibleModule(argument_spec=argument_spec(), required_together=REQUIRED_TOGETHER, supports_check_mode=True)
     result, warnings = run_probe(module.params, os.environ)
     for warning in warnings:

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import pathlib
 
 import pytest
+import yaml
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DOCKER_CONNECTION_ARGUMENT_SPEC
 from ansible_collections.dockerhost.azure.plugins.modules import docker_host_probe
@@ -135,3 +138,60 @@ def test_out_of_range_numbers_and_bad_names_fail_naming_the_option(capsys, args,
     assert result["error_kind"] == "invalid_option"
     assert words in result["msg"]
     assert result["attempts"] == 0
+
+
+# -- issue 15: the target Python range --------------------------------------------------------------------
+
+COLLECTION = pathlib.Path(docker_host_probe.__file__).resolve().parents[2]
+_PREFIX = "ansible_collections.dockerhost.azure.plugins.module_utils."
+
+
+def shipped_module_utils() -> set[pathlib.Path]:
+    """Every module_utils file the module's payload carries: its collection imports, followed through."""
+    seen: set[pathlib.Path] = set()
+    todo = [pathlib.Path(docker_host_probe.__file__).resolve()]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_PREFIX):
+                path = COLLECTION / "plugins" / "module_utils" / (node.module.removeprefix(_PREFIX) + ".py")
+                if path not in seen:
+                    seen.add(path)
+                    todo.append(path)
+    return seen
+
+
+def test_module_declares_the_python_range_of_tests_config():
+    documented = yaml.safe_load(docker_host_probe.DOCUMENTATION)["requirements"]
+    minimum = ".".join(str(part) for part in docker_host_probe.MIN_PYTHON)
+    assert any(f"Python {minimum} or later" in line for line in documented)
+    config = yaml.safe_load((COLLECTION / "tests" / "config.yml").read_text(encoding="utf-8"))
+    assert config["modules"]["python_requires"] == f">={minimum}"
+
+
+def test_shipped_module_utils_parse_as_python_3_8():
+    """No syntax newer than the oldest target (runtime features are covered by the 3.8 integration test)."""
+    files = shipped_module_utils()
+    assert {path.name for path in files} >= {"_docker_probe.py", "_docker_options.py", "_docker_transport.py"}
+    for path in files:
+        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+
+
+def test_module_file_parses_as_old_python_so_it_can_refuse_it():
+    """The module file itself must parse on old Pythons (as 3.4, the oldest ast can check; 2.7 is tested with a
+    real interpreter by the integration tests) to fail with a message instead of a SyntaxError."""
+    source = pathlib.Path(docker_host_probe.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source, feature_version=(3, 4))
+    assert not any(isinstance(node, ast.JoinedStr) for node in ast.walk(tree)), "no f-strings before the check"
+    assert "from __future__ import annotations" not in source
+
+
+def test_old_python_gets_a_message(capsys, monkeypatch):
+    monkeypatch.setattr(docker_host_probe.sys, "version_info", (3, 6, 15, "final", 0))
+    with pytest.raises(SystemExit):
+        docker_host_probe.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"]
+    assert result["error_kind"] == "unsupported_python"
+    assert "needs Python 3.8 or later" in result["msg"]
+    assert "is Python 3.6.15" in result["msg"]
