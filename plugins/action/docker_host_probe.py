@@ -58,9 +58,7 @@ class ActionModule(ActionBase):
     def _runs_on_controller(self) -> bool:
         if self._connection.transport != "local" or self._play_context.become or self._task.async_val:
             return False
-        task_environment: dict = {}
-        self._compute_environment_string(task_environment)
-        return not task_environment
+        return not has_environment(self._task.environment)
 
     def _probe_here(self) -> dict:
         validator = ArgumentSpecValidator(argument_spec(), required_together=REQUIRED_TOGETHER)
@@ -81,8 +79,18 @@ class ActionModule(ActionBase):
         return outcome
 
     def _run_module(self, task_vars) -> dict:
+        # The temporary directory goes in cleanup(), which the task executor calls after run() (the
+        # documented hook; ActionBase's removes it unless the task is async).
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        outcome = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return outcome
+        return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
+
+
+def has_environment(environment) -> bool:
+    """Whether the ``environment`` keyword (the task's, merged with its block's and play's) sets anything.
+
+    Read from the public ``Task.environment`` attribute without templating it: an entry that is still a
+    template (``"{{ proxy_env }}"``) counts as setting something, so such a task runs the module, which
+    always gives the right answer.
+    """
+    entries = environment if isinstance(environment, list) else [environment]
+    return any(entry for entry in entries)
