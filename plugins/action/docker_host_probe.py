@@ -27,6 +27,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
     REQUIRED_TOGETHER,
     argument_spec,
+    has_environment,
     run_probe,
 )
 
@@ -83,14 +84,3 @@ class ActionModule(ActionBase):
         # documented hook; ActionBase's removes it unless the task is async).
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
-
-
-def has_environment(environment) -> bool:
-    """Whether the ``environment`` keyword (the task's, merged with its block's and play's) sets anything.
-
-    Read from the public ``Task.environment`` attribute without templating it: an entry that is still a
-    template (``"{{ proxy_env }}"``) counts as setting something, so such a task runs the module, which
-    always gives the right answer.
-    """
-    entries = environment if isinstance(environment, list) else [environment]
-    return any(entry for entry in entries)

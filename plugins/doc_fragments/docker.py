@@ -69,6 +69,7 @@ options:
       - The name to verify the daemon's certificate against when it is not the host in O(docker_host), and
         the name sent as TLS SNI. Typical use is to connect to an IP address and verify the FQDN on the
         certificate, such as V(myhost.westeurope.cloudapp.azure.com).
+      - A host name or IP address, checked whole (a trailing line break is refused).
       - If not set in the task, E(DOCKER_TLS_HOSTNAME) is used when it is set to a non-empty value.
     type: str
   use_system_ca_store:

@@ -27,7 +27,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options i
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 
-__all__ = ["REQUIRED_TOGETHER", "argument_spec", "run_probe"]
+__all__ = ["REQUIRED_TOGETHER", "argument_spec", "has_environment", "run_probe"]
 
 REQUIRED_TOGETHER = DOCKER_CONNECTION_REQUIRED_TOGETHER
 
@@ -82,3 +82,14 @@ def run_probe(params: Mapping, environ: Mapping[str, str]) -> tuple[dict, list[s
         }
         return failure, warnings
     return {"changed": False, **result.as_dict()}, warnings
+
+
+def has_environment(environment) -> bool:
+    """For the action plugin: whether the ``environment`` keyword (merged from task, block and play) sets anything.
+
+    Read from the public ``Task.environment`` attribute without templating it: an entry that is still a
+    template (``"{{ proxy_env }}"``) counts as setting something, so such a task runs the module, which
+    always gives the right answer.
+    """
+    entries = environment if isinstance(environment, list) else [environment]
+    return any(entry for entry in entries)

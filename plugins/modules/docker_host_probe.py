@@ -378,7 +378,8 @@ def fail_on_old_python():
         + ". Set ansible_python_interpreter to a newer Python there (on RHEL 8: "
         "dnf install python39), or probe from the controller (delegate_to: localhost)."
     )
-    print(json.dumps({"failed": True, "changed": False, "error_kind": "unsupported_python", "msg": msg}))
+    result = {"failed": True, "changed": False, "error_kind": "unsupported_python", "msg": msg}
+    sys.stdout.write(json.dumps(result) + "\n")
     sys.exit(1)
 
 

@@ -1,12 +1,12 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The action plugin's pure part: whether the task's ``environment`` keyword sets anything."""
+"""The probe task's pure parts (the action plugin's environment check; the run itself is tested end to end)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.dockerhost.azure.plugins.action.docker_host_probe import has_environment
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import has_environment
 
 
 @pytest.mark.parametrize(
