@@ -55,6 +55,8 @@ class TLSFiles:
     ca: str
     cert: str
     key: str
+    # False: tls without tlsverify, a daemon that answers clients without a certificate (negative tests only).
+    verify_clients: bool = True
 
 
 def free_loopback_endpoint(port: int = 2376) -> tuple[str, int]:
@@ -147,7 +149,7 @@ class DockerDaemon:
             cfg.update(
                 {
                     "tls": True,
-                    "tlsverify": True,
+                    "tlsverify": self.tls.verify_clients,
                     "tlscacert": self.tls.ca,
                     "tlscert": self.tls.cert,
                     "tlskey": self.tls.key,

@@ -27,6 +27,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
     REQUIRED_TOGETHER,
     argument_spec,
+    has_environment,
     run_probe,
 )
 
@@ -58,9 +59,7 @@ class ActionModule(ActionBase):
     def _runs_on_controller(self) -> bool:
         if self._connection.transport != "local" or self._play_context.become or self._task.async_val:
             return False
-        task_environment: dict = {}
-        self._compute_environment_string(task_environment)
-        return not task_environment
+        return not has_environment(self._task.environment)
 
     def _probe_here(self) -> dict:
         validator = ArgumentSpecValidator(argument_spec(), required_together=REQUIRED_TOGETHER)
@@ -81,8 +80,7 @@ class ActionModule(ActionBase):
         return outcome
 
     def _run_module(self, task_vars) -> dict:
+        # The temporary directory goes in cleanup(), which the task executor calls after run() (the
+        # documented hook; ActionBase's removes it unless the task is async).
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        outcome = self._execute_module(task_vars=task_vars, wrap_async=wrap_async)
-        if not wrap_async:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        return outcome
+        return self._execute_module(task_vars=task_vars, wrap_async=wrap_async)

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 # The Docker connection options, documented once. Their argument spec lives next to the client that uses
-# them: plugins/module_utils/_docker_api.py (DOCKER_CONNECTION_ARGUMENT_SPEC); a unit test keeps the two
-# in step.
+# them: plugins/module_utils/_docker_options.py (DOCKER_CONNECTION_ARGUMENT_SPEC); a unit test keeps the
+# two in step.
 
 from __future__ import annotations
 
@@ -46,9 +46,10 @@ options:
   ca_cert:
     description:
       - PEM file of the CA that issued the daemon's certificate. Defaults to C(ca.pem) in O(cert_path).
-      - When neither exists, the system CA store verifies the daemon (E(SSL_CERT_FILE) and E(SSL_CERT_DIR) can
-        point it elsewhere); a self-made Docker CA is then reported as unknown.
-      - Given explicitly, the file must exist.
+      - When neither exists the task fails before connecting, as the Docker CLI does, unless
+        O(use_system_ca_store=true) or O(tls_verify=false).
+      - Given explicitly, the file must exist. Certificate and key files must be regular files (not symlinks,
+        FIFOs or devices) of at most 1 MiB.
     type: path
   client_cert:
     description:
@@ -68,12 +69,24 @@ options:
       - The name to verify the daemon's certificate against when it is not the host in O(docker_host), and
         the name sent as TLS SNI. Typical use is to connect to an IP address and verify the FQDN on the
         certificate, such as V(myhost.westeurope.cloudapp.azure.com).
+      - A host name or IP address, checked whole (a trailing line break is refused).
       - If not set in the task, E(DOCKER_TLS_HOSTNAME) is used when it is set to a non-empty value.
     type: str
+  use_system_ca_store:
+    description:
+      - Verify the daemon against the system's CA store when there is no CA file (neither O(ca_cert) nor
+        C(ca.pem) in O(cert_path)); E(SSL_CERT_FILE) and E(SSL_CERT_DIR) can point it elsewhere.
+      - Only for a daemon whose certificate a CA in that store issued. A Docker CA made by
+        M(dockerhost.azure.docker_tls_certs) is never there, and every CA in the store could vouch for the host.
+      - With V(false), a missing CA file is an error. A CA file that exists is always used instead.
+    type: bool
+    default: false
+    version_added: 0.1.0
   timeout:
     description:
       - Seconds each step may take (connecting, the TLS handshake, each API request), and one attempt as a
         whole.
+      - More than V(0) and at most V(3600).
     type: float
     default: 10
 notes:

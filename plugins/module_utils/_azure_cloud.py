@@ -74,7 +74,7 @@ _ALIASES = {
     "azure_public_cloud": "azurecloud",
     "azure_china_cloud": "azurechinacloud",
 }
-_ALIASES |= {"azureusgovernmentcloud": "azureusgovernment", "azure_us_gov_cloud": "azureusgovernment"}
+_ALIASES.update({"azureusgovernmentcloud": "azureusgovernment", "azure_us_gov_cloud": "azureusgovernment"})
 
 
 def _is_url(value: str) -> bool:

@@ -15,18 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     DOCKER_CONNECTION_ARGUMENT_SPEC,
     DOCKER_CONNECTION_REQUIRED_TOGETHER,
+    MAX_WAIT_TIMEOUT,
     DockerAPIError,
+    check_seconds,
     environment_warnings,
-    parse_api_version,
     parse_docker_host,
-    probe_daemon,
     resolve_connection,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 
-__all__ = ["REQUIRED_TOGETHER", "argument_spec", "run_probe"]
+__all__ = ["REQUIRED_TOGETHER", "argument_spec", "has_environment", "run_probe"]
 
 REQUIRED_TOGETHER = DOCKER_CONNECTION_REQUIRED_TOGETHER
 
@@ -56,15 +57,18 @@ def run_probe(params: Mapping, environ: Mapping[str, str]) -> tuple[dict, list[s
     """
     warnings = environment_warnings(environ)
     try:
-        settings = resolve_connection(params)
+        # Every option is checked before any file is read or anything contacted.
         minimum = parse_api_version(params.get("min_api_version"))
+        wait_timeout = check_seconds(
+            "wait_timeout", params.get("wait_timeout"), default=0.0, maximum=MAX_WAIT_TIMEOUT, allow_zero=True
+        )
+        settings = resolve_connection(params)
         if settings.uses_tls and not settings.tls_verify:
             warnings.append(
                 f"tls_verify is false: the certificate of {settings.endpoint.url} is not checked, so anyone on "
                 "the network path could pose as the daemon and receive this client's commands."
             )
-        wait_timeout = params.get("wait_timeout")
-        result = probe_daemon(settings, wait_timeout=wait_timeout or 0.0, min_api_version=minimum)
+        result = probe_daemon(settings, wait_timeout=wait_timeout, min_api_version=minimum)
     except DockerAPIError as exc:
         failure = {
             "failed": True,
@@ -78,3 +82,14 @@ def run_probe(params: Mapping, environ: Mapping[str, str]) -> tuple[dict, list[s
         }
         return failure, warnings
     return {"changed": False, **result.as_dict()}, warnings
+
+
+def has_environment(environment) -> bool:
+    """For the action plugin: whether the ``environment`` keyword (merged from task, block and play) sets anything.
+
+    Read from the public ``Task.environment`` attribute without templating it: an entry that is still a
+    template (``"{{ proxy_env }}"``) counts as setting something, so such a task runs the module, which
+    always gives the right answer.
+    """
+    entries = environment if isinstance(environment, list) else [environment]
+    return any(entry for entry in entries)

@@ -2,8 +2,6 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import annotations
-
 DOCUMENTATION = r"""
 module: docker_host_probe
 short_description: Check that a Docker daemon answers over mutual TLS, and say exactly what is wrong if not
@@ -34,6 +32,7 @@ options:
         as waiting does not fix them.
       - Every failure is reported at the latest O(wait_timeout) + O(timeout) seconds after the start (plus a
         fraction of a second), also when the port accepts connections and never answers.
+      - V(0) or more and at most V(86400) (a day).
     type: float
     default: 0
   min_api_version:
@@ -66,8 +65,18 @@ attributes:
     support: full
     membership:
       - dockerhost.azure.docker
+requirements:
+  - Python 3.8 or later where the module runs (the managed node, or the controller when the task runs there).
+    An older Python fails with RV(error_kind=unsupported_python) and a message saying what to do.
+  - Optional, the Python library C(cryptography) where the module runs, for the subject, issuer, names and
+    dates in RV(server_cert); without it only its fingerprint is returned, and RV(server_cert.details_missing)
+    says why.
 notes:
   - Failures that are not retried arrive at once, even with O(wait_timeout).
+  - After the daemon has answered over V(tcp://), the module makes one more TLS connection without a client
+    certificate, within the same time budget, and fails with RV(error_kind=client_auth_not_required) unless
+    the daemon refuses it. A daemon that does not check client certificates is open to anyone who can
+    reach it.
   - To see the daemon's certificate when verification fails, the module reads it over a second connection
     that sends nothing but the TLS handshake (no client certificate, no request); it is returned as
     RV(server_cert) with the error.
@@ -289,6 +298,13 @@ server_cert:
           RV(dockerhost.azure.docker_tls_certs#module:server_fingerprint).
       type: str
       sample: facf4e1ccd2609566814f8d33404ba2066d3b3cfc3c44d3d7cedb7cb5b1f74c5
+    details_missing:
+      description:
+        - Why only RV(server_cert.sha256_fingerprint) is given, for example because the Python library
+          C(cryptography) is not installed where the probe ran (it is optional on a managed node).
+      returned: when the certificate could not be read
+      type: str
+      version_added: 0.1.0
     verified:
       description: Whether the certificate was verified (V(false) with O(tls_verify=false)).
       returned: success
@@ -320,23 +336,56 @@ error_kind:
     - V(tls_protocol), no TLS version or cipher in common.
     - V(http_error), the daemon answered with an HTTP error, or with something that is not the Docker API.
     - V(api_version_too_old), the daemon's API version is older than O(min_api_version).
+    - V(unsupported_python), the Python that runs the module on the managed node is older than 3.8.
+    - V(client_auth_not_required), the daemon answered a client that sent no certificate (C(tls) without
+      C(tlsverify) in its C(daemon.json)), so anyone who can reach its port controls Docker, and is root, on
+      that host.
   returned: failure
   type: str
   sample: tls_hostname_mismatch
 """
 
+# This file keeps to syntax Python 2.7 can parse, so that on a Python older than MIN_PYTHON the task fails
+# with a message instead of a SyntaxError traceback: the module_utils below need Python 3.8.
+import json
 import os
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
-    REQUIRED_TOGETHER,
-    argument_spec,
-    run_probe,
-)
+MIN_PYTHON = (3, 8)
+
+if sys.version_info >= MIN_PYTHON:
+    from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import (
+        REQUIRED_TOGETHER,
+        argument_spec,
+        run_probe,
+    )
 
 
-def main() -> None:
+def fail_on_old_python():
+    """The task's failure on a Python this module does not support, in words, without a traceback."""
+    # No f-strings: Python 2.7 must parse this file.
+    minimum = ".".join(str(part) for part in MIN_PYTHON)
+    version = ".".join(str(part) for part in sys.version_info[:3])
+    msg = (
+        "docker_host_probe needs Python "
+        + minimum
+        + " or later on the host it runs on; "
+        + str(sys.executable)
+        + " is Python "
+        + version
+        + ". Set ansible_python_interpreter to a newer Python there (on RHEL 8: "
+        "dnf install python39), or probe from the controller (delegate_to: localhost)."
+    )
+    result = {"failed": True, "changed": False, "error_kind": "unsupported_python", "msg": msg}
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.exit(1)
+
+
+def main():
+    if sys.version_info < MIN_PYTHON:
+        fail_on_old_python()
     module = AnsibleModule(argument_spec=argument_spec(), required_together=REQUIRED_TOGETHER, supports_check_mode=True)
     result, warnings = run_probe(module.params, os.environ)
     for warning in warnings:

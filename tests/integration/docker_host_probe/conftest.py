@@ -7,6 +7,7 @@
 - ``plain``: plain HTTP on loopback (the ``not_tls`` case; never anything else).
 - ``expired``: mutual TLS with a server certificate that expired yesterday. dockerd 20.10 starts with it
   (Go does not check the validity period of its own certificate), so no stand-in server is needed.
+- ``open``: TLS without ``tlsverify``: it answers clients that send no certificate (``client_auth_not_required``).
 """
 
 from __future__ import annotations
@@ -49,10 +50,15 @@ def probe_world(tmp_path_factory):
         not_after=now - datetime.timedelta(days=1),
     )
     plain_host, plain_port = free_loopback_endpoint(2375)
+    open_host, open_port = free_loopback_endpoint()
+    open_pair = ca.server("open", dns_names=(FQDN,))
     daemons = [
         DockerDaemon(tls_host, tls_port, tls=TLSFiles(ca.cert_path, tls_pair.cert, tls_pair.key)),
         DockerDaemon(plain_host, plain_port, tls=None),
         DockerDaemon(expired_host, expired_port, tls=TLSFiles(ca.cert_path, expired_pair.cert, expired_pair.key)),
+        DockerDaemon(
+            open_host, open_port, tls=TLSFiles(ca.cert_path, open_pair.cert, open_pair.key, verify_clients=False)
+        ),
     ]
     try:
         with ThreadPoolExecutor(len(daemons)) as pool:
@@ -66,6 +72,7 @@ def probe_world(tmp_path_factory):
             tls=daemons[0],
             plain=daemons[1],
             expired=daemons[2],
+            open=daemons[3],
             cert_dir=copy_into(
                 str(base / "docker"), {"ca.pem": ca.cert_path, "cert.pem": client.cert, "key.pem": client.key}
             ),

@@ -26,6 +26,7 @@ class ProbeWorld:
     tls: DockerDaemon
     plain: DockerDaemon
     expired: DockerDaemon
+    open: DockerDaemon  # tls without tlsverify: answers anyone
     cert_dir: str  # ca.pem, cert.pem, key.pem, as ~/.docker
     ca_only_dir: str  # ca.pem only: no client certificate to send
 

@@ -166,3 +166,26 @@ def test_async_environment_and_become_run_the_module_even_on_the_controller(prob
         assert result["ping"] == "OK"
         assert result["server_cert"]["sans"] == [f"DNS:{FQDN}"]
     assert len(MODULE_SENT.findall(output)) == len(tasks)
+
+
+def test_action_plugin_hooks_hold_on_this_ansible_core(probe_world, tmp_path):
+    """Pins what the action plugin relies on, on every ansible-core it runs with (``make min-deps``: the
+    oldest claimed): ``Task.environment`` is empty without the keyword (the probe runs in-process) and set
+    with it, and the executor's ``cleanup()`` removes the module's temporary directory."""
+    connection = probe_world.tls_params()
+    tasks = [
+        {MODULE: connection},
+        {MODULE: connection, "environment": {}},
+        {MODULE: connection, "environment": {"DOCKERHOST_PROBE_TEST": "1"}},
+    ]
+    results, output = run_play(tasks, tmp_path)
+    assert all(result["ping"] == "OK" for result in results), results
+    assert len(MODULE_SENT.findall(output)) == 1  # only the task that sets a variable
+
+    results, output = run_play([probe_task(**connection)], tmp_path / "module", path="module")
+    assert results[0]["ping"] == "OK"
+    assert len(MODULE_SENT.findall(output)) == 1
+    remote_tmp = tmp_path / "module" / "ansible-home" / "tmp"
+    sent_to = re.search(r"PUT \S+ TO (\S+)/AnsiballZ_docker_host_probe\.py", output).group(1)
+    assert sent_to.startswith(str(remote_tmp)), sent_to  # where to look is where the module went
+    assert not list(remote_tmp.glob("ansible-tmp-*")), "the module's temporary directory was left behind"

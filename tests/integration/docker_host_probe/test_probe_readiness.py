@@ -12,11 +12,8 @@ import time
 import pytest
 
 from ansible_collections.dockerhost.azure.azure_emulator.dockerd import DockerDaemon, TLSFiles, free_loopback_endpoint
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
-    DockerAPIError,
-    probe_daemon,
-    resolve_connection,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DockerAPIError, resolve_connection
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import probe_daemon
 
 pytestmark = pytest.mark.docker
 

@@ -15,12 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ansible_collections.dockerhost.azure.azure_emulator.dockerd import free_loopback_endpoint
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import (
-    DockerAPIError,
-    parse_api_version,
-    probe_daemon,
-    resolve_connection,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DockerAPIError, resolve_connection
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import cert_not_after
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import (
     FQDN,
@@ -38,6 +34,11 @@ MARGIN = 1.5
 
 def probe(params: dict, **kwargs):
     return probe_daemon(resolve_connection(params), **kwargs)
+
+
+def bare(docker_host: str, **params) -> dict:
+    """Parameters without certificate files, for failures that come before any certificate matters."""
+    return {"docker_host": docker_host, "use_system_ca_store": True, **params}
 
 
 def failure(params: dict, **kwargs) -> tuple[DockerAPIError, float]:
@@ -125,7 +126,7 @@ def test_wrong_ca(probe_world):
 
 
 def test_no_ca_at_all_means_the_system_store_which_does_not_know_our_ca(probe_world, tmp_path):
-    params = probe_world.tls_params(ca_cert=None, cert_path=str(tmp_path))
+    params = probe_world.tls_params(ca_cert=None, cert_path=str(tmp_path), use_system_ca_store=True)
     error, _took = failure(params)
     assert error.kind == "tls_unknown_ca"
     assert "system CA store" in error.message
@@ -167,14 +168,14 @@ def test_plain_http_daemon(probe_world):
 
 def test_closed_port():
     host, port = free_loopback_endpoint()
-    error, _took = failure({"docker_host": f"tcp://{host}:{port}", "timeout": 5})
+    error, _took = failure(bare(f"tcp://{host}:{port}", timeout=5))
     assert error.kind == "connection_refused"
     assert f"port {port}" in error.message
 
 
 def test_closed_port_is_retried_until_wait_timeout():
     host, port = free_loopback_endpoint()
-    error, took = failure({"docker_host": f"tcp://{host}:{port}", "timeout": 2}, wait_timeout=1)
+    error, took = failure(bare(f"tcp://{host}:{port}", timeout=2), wait_timeout=1)
     assert error.kind == "connection_refused"
     assert error.attempts >= 4  # short pauses: 0.05, 0.1, 0.2, 0.25, ...
     assert took < 1 + 2 + MARGIN
@@ -183,7 +184,7 @@ def test_closed_port_is_retried_until_wait_timeout():
 def test_silent_listener_times_out_within_timeout():
     listener = SilentListener()
     try:
-        error, took = failure({"docker_host": listener.url, "timeout": 1})
+        error, took = failure(bare(listener.url, timeout=1))
     finally:
         listener.close()
     assert error.kind == "timeout"
@@ -194,7 +195,7 @@ def test_silent_listener_times_out_within_timeout():
 def test_silent_listener_with_wait_fails_within_wait_plus_timeout():
     listener = SilentListener()
     try:
-        error, took = failure({"docker_host": listener.url, "timeout": 1}, wait_timeout=1.5)
+        error, took = failure(bare(listener.url, timeout=1), wait_timeout=1.5)
     finally:
         listener.close()
     assert error.kind == "timeout"
@@ -205,7 +206,7 @@ def test_silent_listener_with_wait_fails_within_wait_plus_timeout():
 def test_answers_that_trickle_in_still_end_at_the_deadline():
     listener = DripListener(interval=0.2)
     try:
-        error, took = failure({"docker_host": listener.url, "timeout": 1})
+        error, took = failure(bare(listener.url, timeout=1))
     finally:
         listener.close()
     assert error.kind == "timeout"
@@ -213,7 +214,7 @@ def test_answers_that_trickle_in_still_end_at_the_deadline():
 
 
 def test_unresolvable_name():
-    error, _took = failure({"docker_host": "tcp://dockerhost-probe-test.invalid:2376", "timeout": 5})
+    error, _took = failure(bare("tcp://dockerhost-probe-test.invalid:2376", timeout=5))
     assert error.kind == "dns"
     assert "'dockerhost-probe-test.invalid' does not resolve" in error.message
 
@@ -233,10 +234,43 @@ def test_tls_verify_false_never_means_plain_http(probe_world):
 def test_unix_socket(probe_world, tmp_path):
     relay = UnixRelay(str(tmp_path / "docker.sock"), (probe_world.plain.host, probe_world.plain.port))
     try:
-        result = probe({"docker_host": f"unix://{relay.path}", "timeout": 10})
+        result = probe(bare(f"unix://{relay.path}", timeout=10))
     finally:
         relay.close()
     assert result.ping == "OK"
     assert result.server_cert is None
     assert result.info["OSType"] == "linux"
     assert result.docker_host == f"unix://{relay.path}"
+
+
+# -- issue 13 item 4: a daemon that does not require client certificates is open to anyone ---------------
+
+
+def test_daemon_without_tlsverify_fails_as_open_to_anyone(probe_world):
+    error, took = failure(probe_world.tls_params(probe_world.open), wait_timeout=20)
+    assert error.kind == "client_auth_not_required"
+    assert "anyone who can reach port" in error.message
+    assert "tlsverify" in error.message
+    assert error.attempts == 1  # final: waiting does not fix it
+    assert error.server_cert["sans"] == [f"DNS:{FQDN}"]
+    assert took < 10
+
+
+def test_daemon_without_tlsverify_seen_by_a_client_without_certificate(probe_world):
+    params = probe_world.tls_params(
+        probe_world.open, client_cert=None, client_key=None, cert_path=probe_world.ca_only_dir
+    )
+    error, _took = failure(params)
+    assert error.kind == "client_auth_not_required"
+
+
+def test_daemon_with_tlsverify_passes_the_anonymous_check(probe_world):
+    """The extra handshake without a client certificate is refused by a daemon with tlsverify."""
+    assert probe(probe_world.tls_params()).ping == "OK"
+
+
+def test_no_ca_file_fails_before_connecting_unless_the_system_store_is_asked_for(probe_world, tmp_path):
+    error, _took = failure(probe_world.tls_params(ca_cert=None, cert_path=str(tmp_path)))
+    assert error.kind == "invalid_option"
+    assert "use_system_ca_store" in error.message
+    assert error.attempts == 0

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import pathlib
 
 import pytest
+import yaml
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._docker_api import DOCKER_CONNECTION_ARGUMENT_SPEC
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DOCKER_CONNECTION_ARGUMENT_SPEC
 from ansible_collections.dockerhost.azure.plugins.modules import docker_host_probe
 from ansible_collections.dockerhost.azure.tests.support.module_args import patch_module_args
 
@@ -80,3 +83,115 @@ def test_docker_tls_verify_zero_is_explained(capsys, clean_env, tmp_path):
     result = run_module(capsys, {"docker_host": f"unix://{tmp_path}/docker.sock"})
     # ansible-core 2.19 wraps warnings in event objects here; the text is what matters.
     assert "DOCKER_TLS_VERIFY=0 still means 'verify'" in json.dumps(result["warnings"])
+
+
+# -- issue 13 items 6 and 7: every number bounded, every string checked whole ------------------------------
+
+STRING_VALUES = {
+    "docker_host": UNROUTED,
+    "cert_path": "/etc/docker-client",
+    "ca_cert": "/etc/docker-client/ca.pem",
+    "client_cert": "/etc/docker-client/cert.pem",
+    "client_key": "/etc/docker-client/key.pem",
+    "tls_hostname": "vm.example",
+    "min_api_version": "1.41",
+}
+
+
+def test_every_string_option_has_a_trailing_newline_case():
+    spec = docker_host_probe.argument_spec()
+    assert set(STRING_VALUES) == {name for name, option in spec.items() if option["type"] in ("str", "path")}
+
+
+@pytest.mark.parametrize("option", sorted(STRING_VALUES))
+def test_trailing_newline_in_any_string_option_is_refused(capsys, option):
+    args = {"docker_host": UNROUTED, "timeout": 30, option: STRING_VALUES[option] + "\n"}
+    if option == "client_cert":
+        args["client_key"] = STRING_VALUES["client_key"]
+    if option == "client_key":
+        args["client_cert"] = STRING_VALUES["client_cert"]
+    result = run_module(capsys, args)
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option"
+    assert result["msg"].startswith(f"{option} "), result["msg"]
+    assert result["attempts"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ({"timeout": 1e12}, "timeout must be more than 0 and at most 3600 seconds"),
+        ({"timeout": "nan"}, "timeout must be more than 0"),
+        ({"timeout": "inf"}, "timeout must be more than 0"),
+        ({"wait_timeout": 1e12}, "wait_timeout must be 0 or more and at most 86400 seconds"),
+        ({"wait_timeout": "nan"}, "wait_timeout must be 0 or more"),
+        ({"wait_timeout": "-inf"}, "wait_timeout must be 0 or more"),
+        ({"docker_host": "tcp://203.0.113.10:0"}, "docker_host 'tcp://203.0.113.10:0' has an invalid port"),
+        ({"docker_host": "tcp://203.0.113.10:65536"}, "docker_host 'tcp://203.0.113.10:65536' has an invalid port"),
+        ({"docker_host": "tcp://bad host:2376"}, "docker_host 'bad host' is not a host name"),
+        ({"tls_hostname": "vm.example/x"}, "tls_hostname 'vm.example/x' is not a host name"),
+    ],
+)
+def test_out_of_range_numbers_and_bad_names_fail_naming_the_option(capsys, args, words):
+    result = run_module(capsys, {"docker_host": UNROUTED, "timeout": 30, **args})
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option"
+    assert words in result["msg"]
+    assert result["attempts"] == 0
+
+
+# -- issue 15: the target Python range --------------------------------------------------------------------
+
+COLLECTION = pathlib.Path(docker_host_probe.__file__).resolve().parents[2]
+_PREFIX = "ansible_collections.dockerhost.azure.plugins.module_utils."
+
+
+def shipped_module_utils() -> set[pathlib.Path]:
+    """Every module_utils file the module's payload carries: its collection imports, followed through."""
+    seen: set[pathlib.Path] = set()
+    todo = [pathlib.Path(docker_host_probe.__file__).resolve()]
+    while todo:
+        tree = ast.parse(todo.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(_PREFIX):
+                path = COLLECTION / "plugins" / "module_utils" / (node.module.removeprefix(_PREFIX) + ".py")
+                if path not in seen:
+                    seen.add(path)
+                    todo.append(path)
+    return seen
+
+
+def test_module_declares_the_python_range_of_tests_config():
+    documented = yaml.safe_load(docker_host_probe.DOCUMENTATION)["requirements"]
+    minimum = ".".join(str(part) for part in docker_host_probe.MIN_PYTHON)
+    assert any(f"Python {minimum} or later" in line for line in documented)
+    config = yaml.safe_load((COLLECTION / "tests" / "config.yml").read_text(encoding="utf-8"))
+    assert config["modules"]["python_requires"] == f">={minimum}"
+
+
+def test_shipped_module_utils_parse_as_python_3_8():
+    """No syntax newer than the oldest target (runtime features are covered by the 3.8 integration test)."""
+    files = shipped_module_utils()
+    assert {path.name for path in files} >= {"_docker_probe.py", "_docker_options.py", "_docker_transport.py"}
+    for path in files:
+        ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 8))
+
+
+def test_module_file_parses_as_old_python_so_it_can_refuse_it():
+    """The module file itself must parse on old Pythons (as 3.4, the oldest ast can check; 2.7 is tested with a
+    real interpreter by the integration tests) to fail with a message instead of a SyntaxError."""
+    source = pathlib.Path(docker_host_probe.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source, feature_version=(3, 4))
+    assert not any(isinstance(node, ast.JoinedStr) for node in ast.walk(tree)), "no f-strings before the check"
+    assert "from __future__ import annotations" not in source
+
+
+def test_old_python_gets_a_message(capsys, monkeypatch):
+    monkeypatch.setattr(docker_host_probe.sys, "version_info", (3, 6, 15, "final", 0))
+    with pytest.raises(SystemExit):
+        docker_host_probe.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["failed"]
+    assert result["error_kind"] == "unsupported_python"
+    assert "needs Python 3.8 or later" in result["msg"]
+    assert "is Python 3.6.15" in result["msg"]
