@@ -73,8 +73,9 @@ _ALIASES = {
     "azurepubliccloud": "azurecloud",
     "azure_public_cloud": "azurecloud",
     "azure_china_cloud": "azurechinacloud",
+    "azureusgovernmentcloud": "azureusgovernment",
+    "azure_us_gov_cloud": "azureusgovernment",
 }
-_ALIASES.update({"azureusgovernmentcloud": "azureusgovernment", "azure_us_gov_cloud": "azureusgovernment"})
 
 
 def _is_url(value: str) -> bool:
