@@ -20,12 +20,14 @@ import hashlib
 import traceback
 from dataclasses import dataclass, field
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
     OWNER_TAG,
+    Step,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
     delete_and_wait,
     get_or_none,
     put_and_wait,

@@ -17,24 +17,27 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
+    Step,
+    arm_id,
+    location_key,
+    same_id,
+    wanted_tags,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
-    arm_id,
     delete_and_wait,
     get_or_none,
-    location_key,
     put_and_wait,
-    same_id,
-    wanted_tags,
 )
 
 __all__ = [
     "DOCKER_PLAIN_HTTP_PORT",
     "DOCKER_RULE",
     "SSH_RULE",
+    "NetworkIds",
     "NetworkNames",
     "delete_network_resource",
     "get_network_resource",
@@ -153,12 +156,9 @@ def validate_subnet_id(subnet_id: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class NetworkNames:
-    """Names and ids of the network resources of VM ``vm``, all in its resource group."""
+    """Names of the network resources made for VM ``vm``; known (and checked) before anything is sent."""
 
-    subscription: str
-    resource_group: str
     vm: str
-    subnet_id_given: str | None = None
 
     @property
     def security_group(self) -> str:
@@ -176,22 +176,13 @@ class NetworkNames:
     def network_interface(self) -> str:
         return f"{self.vm}-nic"
 
-    def name(self, kind: str) -> str:
+    def name(self, resource: str) -> str:
         return {
             "network_security_group": self.security_group,
             "public_ip": self.public_ip,
             "virtual_network": self.virtual_network,
             "network_interface": self.network_interface,
-        }[kind]
-
-    def id(self, kind: str) -> str:
-        return arm_id(self.subscription, self.resource_group, "Microsoft.Network", _ARM_TYPES[kind], self.name(kind))
-
-    @property
-    def subnet_id(self) -> str:
-        if self.subnet_id_given:
-            return self.subnet_id_given
-        return f"{self.id('virtual_network')}/subnets/{SUBNET_NAME}"
+        }[resource]
 
     def check_lengths(self) -> None:
         for label, value in (
@@ -207,11 +198,32 @@ class NetworkNames:
                 )
 
 
+@dataclass(frozen=True)
+class NetworkIds:
+    """Resource ids of those resources in one subscription's resource group, and of the NIC's subnet."""
+
+    subscription: str
+    resource_group: str
+    names: NetworkNames
+    given_subnet_id: str | None = None
+
+    def id(self, resource: str) -> str:
+        return arm_id(
+            self.subscription, self.resource_group, "Microsoft.Network", _ARM_TYPES[resource], self.names.name(resource)
+        )
+
+    @property
+    def subnet_id(self) -> str:
+        if self.given_subnet_id:
+            return self.given_subnet_id
+        return f"{self.id('virtual_network')}/subnets/{SUBNET_NAME}"
+
+
 # -- shared plan helpers -------------------------------------------------------------------------------
-def _check_location(kind: str, name: str, actual: dict, location: str) -> None:
+def _check_location(label: str, name: str, actual: dict, location: str) -> None:
     if location_key(actual.get("location")) != location:
         raise AzureDockerHostError(
-            f"location: {kind} {name!r} exists in {actual.get('location')!r}, not {location!r}; Azure cannot move it "
+            f"location: {label} {name!r} exists in {actual.get('location')!r}, not {location!r}; Azure cannot move it "
             "in place (delete it or use the existing location)"
         )
 
@@ -220,16 +232,16 @@ def _failed(actual: dict) -> bool:
     return (actual.get("properties") or {}).get("provisioningState") == "Failed"
 
 
-def _finish(kind: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
+def _finish(resource: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
     reasons = [key for key in after if before.get(key) != after.get(key)]
     if _failed(actual):
         reasons.append("provisioning_state")  # a failed earlier run: PUT again to converge
-    return Step(kind, name, "update" if reasons else "none", before=before, after=after, body=body, reasons=reasons)
+    return Step(resource, name, "update" if reasons else "none", before=before, after=after, body=body, reasons=reasons)
 
 
 # -- network security group ----------------------------------------------------------------------------
-def wanted_security_rules(sources: list[str], docker_port: int) -> list[dict]:
-    """Inbound SSH and Docker-TLS rules from ``sources`` only; nothing else is opened."""
+def wanted_security_rules(allowed_cidrs: list[str], docker_port: int) -> list[dict]:
+    """Inbound SSH and Docker-TLS rules from ``allowed_cidrs`` only; nothing else is opened."""
     rules = []
     for name, port, what in ((SSH_RULE, 22, "SSH"), (DOCKER_RULE, docker_port, "Docker API over mutual TLS")):
         props = {
@@ -242,10 +254,10 @@ def wanted_security_rules(sources: list[str], docker_port: int) -> list[dict]:
             "destinationPortRange": str(port),
             "destinationAddressPrefix": "*",
         }
-        if len(sources) == 1:
-            props["sourceAddressPrefix"] = sources[0]
+        if len(allowed_cidrs) == 1:
+            props["sourceAddressPrefix"] = allowed_cidrs[0]
         else:
-            props["sourceAddressPrefixes"] = list(sources)
+            props["sourceAddressPrefixes"] = list(allowed_cidrs)
         rules.append({"name": name, "properties": props})
     return rules
 
@@ -255,7 +267,7 @@ def _rule_state(rule: dict | None) -> dict | None:
     if rule is None:
         return None
     props = rule.get("properties") or {}
-    sources = props.get("sourceAddressPrefixes") or [props.get("sourceAddressPrefix")]
+    prefixes = props.get("sourceAddressPrefixes") or [props.get("sourceAddressPrefix")]
     ports = props.get("destinationPortRanges") or [props.get("destinationPortRange")]
     return {
         "priority": props.get("priority"),
@@ -263,7 +275,7 @@ def _rule_state(rule: dict | None) -> dict | None:
         "access": props.get("access"),
         "protocol": props.get("protocol"),
         "destination_ports": sorted(str(p) for p in ports if p),
-        "sources": sorted(str(s) for s in sources if s),
+        "sources": sorted(str(s) for s in prefixes if s),
     }
 
 
@@ -274,20 +286,20 @@ def _rules_by_name(resource: dict | None) -> dict[str, dict]:
 def plan_security_group(
     actual: dict | None,
     *,
-    names: NetworkNames,
+    ids: NetworkIds,
     location: str,
-    sources: list[str],
+    allowed_cidrs: list[str],
     docker_port: int,
     tags: dict[str, str] | None,
     vm_name: str,
 ) -> Step:
-    wanted = wanted_security_rules(sources, docker_port)
+    wanted = wanted_security_rules(allowed_cidrs, docker_port)
     after = {
         "location": location,
         "security_rules": {r["name"]: _rule_state(r) for r in wanted},
         "tags": wanted_tags(actual, tags, vm_name),
     }
-    name = names.security_group
+    name = ids.names.security_group
     if actual is None:
         body = {"location": location, "tags": after["tags"], "properties": {"securityRules": wanted}}
         return Step("network_security_group", name, "create", before=None, after=after, body=body)
@@ -321,14 +333,14 @@ def _public_ip_state(resource: dict) -> dict:
 def plan_public_ip(
     actual: dict | None,
     *,
-    names: NetworkNames,
+    ids: NetworkIds,
     location: str,
     dns_label: str,
     tags: dict[str, str] | None,
     vm_name: str,
 ) -> Step:
     """A Standard, static IPv4 address with the DNS label (the host's FQDN comes from it)."""
-    name = names.public_ip
+    name = ids.names.public_ip
     after = {
         "location": location,
         "sku": "Standard",
@@ -367,10 +379,10 @@ def plan_public_ip(
 
 # -- virtual network -----------------------------------------------------------------------------------
 def plan_virtual_network(
-    actual: dict | None, *, names: NetworkNames, location: str, tags: dict[str, str] | None, vm_name: str
+    actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """A /16 with one /24 subnet when the module creates it; an existing one only needs the subnet."""
-    name = names.virtual_network
+    name = ids.names.virtual_network
     after = {"location": location, "subnet": SUBNET_NAME, "tags": wanted_tags(actual, tags, vm_name)}
     if actual is None:
         body = {
@@ -420,15 +432,15 @@ def _nic_state(resource: dict) -> dict:
 
 
 def plan_network_interface(
-    actual: dict | None, *, names: NetworkNames, location: str, tags: dict[str, str] | None, vm_name: str
+    actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """The NIC joins the subnet, the public IP and the security group."""
-    name = names.network_interface
+    name = ids.names.network_interface
     after = {
         "location": location,
-        "subnet_id": names.subnet_id,
-        "public_ip_id": names.id("public_ip"),
-        "security_group_id": names.id("network_security_group"),
+        "subnet_id": ids.subnet_id,
+        "public_ip_id": ids.id("public_ip"),
+        "security_group_id": ids.id("network_security_group"),
         "tags": wanted_tags(actual, tags, vm_name),
     }
     config = {
@@ -475,27 +487,36 @@ _OPERATIONS = {
 }
 
 
-def _ops(clients, kind: str):
-    return getattr(clients.network, _OPERATIONS[kind][0])
+def _ops(clients, resource: str):
+    return getattr(clients.network, _OPERATIONS[resource][0])
 
 
-def get_network_resource(clients, kind: str, resource_group: str, name: str, deadline: Deadline) -> dict | None:
+def get_network_resource(clients, resource: str, resource_group: str, name: str, deadline: Deadline) -> dict | None:
     return get_or_none(
-        f"read {_OPERATIONS[kind][1]} {name!r}", _ops(clients, kind).get, resource_group, name, deadline=deadline
+        f"read {_OPERATIONS[resource][1]} {name!r}",
+        _ops(clients, resource).get,
+        resource_group,
+        name,
+        deadline=deadline,
     )
 
 
 def put_network_resource(clients, step: Step, resource_group: str, deadline: Deadline) -> dict:
-    action = f"{step.action} {_OPERATIONS[step.kind][1]} {step.name!r}"
+    action = f"{step.action} {_OPERATIONS[step.resource][1]} {step.name!r}"
     return put_and_wait(
-        action, _ops(clients, step.kind).begin_create_or_update, resource_group, step.name, step.body, deadline=deadline
+        action,
+        _ops(clients, step.resource).begin_create_or_update,
+        resource_group,
+        step.name,
+        step.body,
+        deadline=deadline,
     )
 
 
-def delete_network_resource(clients, kind: str, resource_group: str, name: str, deadline: Deadline) -> None:
+def delete_network_resource(clients, resource: str, resource_group: str, name: str, deadline: Deadline) -> None:
     delete_and_wait(
-        f"delete {_OPERATIONS[kind][1]} {name!r}",
-        _ops(clients, kind).begin_delete,
+        f"delete {_OPERATIONS[resource][1]} {name!r}",
+        _ops(clients, resource).begin_delete,
         resource_group,
         name,
         deadline=deadline,

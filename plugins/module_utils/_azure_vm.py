@@ -16,18 +16,20 @@ import copy
 import re
 from dataclasses import dataclass
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
+    Step,
+    arm_id,
+    location_key,
+    same_id,
+    wanted_tags,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
-    arm_id,
     delete_and_wait,
     get_or_none,
-    location_key,
     put_and_wait,
-    same_id,
-    wanted_tags,
 )
 
 try:

@@ -25,7 +25,8 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
     parse_update_tag,
     plan_extensions,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import OWNER_TAG, InvalidOption
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
 
 

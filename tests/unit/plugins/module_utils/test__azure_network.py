@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
     DOCKER_RULE,
     SSH_RULE,
+    NetworkIds,
     NetworkNames,
     plan_network_interface,
     plan_public_ip,
@@ -21,15 +22,12 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network im
     validate_docker_port,
     validate_subnet_id,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
-    OWNER_TAG,
-    AzureDockerHostError,
-    InvalidOption,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
 
 SUB = "11111111-2222-3333-4444-555555555555"
-NAMES = NetworkNames(SUB, "rg", "dh1")
-COMMON = {"names": NAMES, "location": "westeurope", "tags": None, "vm_name": "dh1"}
+IDS = NetworkIds(SUB, "rg", NetworkNames("dh1"))
+COMMON = {"ids": IDS, "location": "westeurope", "tags": None, "vm_name": "dh1"}
 
 
 def common(**over) -> dict:
@@ -127,15 +125,15 @@ def test_subnet_id():
 
 
 def test_derived_names_must_fit():
-    NetworkNames("", "rg", "a" * 59).check_lengths()
+    NetworkNames("a" * 59).check_lengths()
     with pytest.raises(InvalidOption, match="virtual network would be named") as info:
-        NetworkNames("", "rg", "a" * 60).check_lengths()
+        NetworkNames("a" * 60).check_lengths()
     assert info.value.option == "name"
 
 
 # -- security group ----------------------------------------------------------------------------------------
 def test_new_security_group_opens_ssh_and_docker_only_to_the_sources():
-    step = plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON)
+    step = plan_security_group(None, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON)
     assert step.action == "create"
     rules = {r["name"]: r["properties"] for r in step.body["properties"]["securityRules"]}
     assert set(rules) == {SSH_RULE, DOCKER_RULE}
@@ -148,51 +146,52 @@ def test_new_security_group_opens_ssh_and_docker_only_to_the_sources():
 
 
 def test_security_group_is_a_noop_when_equal_and_updates_only_what_differs():
-    step = plan_security_group(None, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON)
+    step = plan_security_group(None, allowed_cidrs=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON)
     actual = created(step)
     assert (
-        plan_security_group(actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON).action == "none"
+        plan_security_group(actual, allowed_cidrs=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON).action
+        == "none"
     )
 
-    moved = plan_security_group(actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=4243, **COMMON)
+    moved = plan_security_group(actual, allowed_cidrs=["10.1.0.0/16", "10.2.0.0/16"], docker_port=4243, **COMMON)
     assert (moved.action, moved.reasons) == ("update", ["security_rules"])
     assert moved.after["security_rules"][DOCKER_RULE]["destination_ports"] == ["4243"]
     assert moved.before["security_rules"][DOCKER_RULE]["destination_ports"] == ["2376"]
 
     tagged = plan_security_group(
-        actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **common(tags={"a": "b"})
+        actual, allowed_cidrs=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **common(tags={"a": "b"})
     )
     assert tagged.reasons == ["tags"]
     assert tagged.body["tags"] == {"a": "b", OWNER_TAG: "dh1"}
 
 
 def test_security_group_update_keeps_rules_it_does_not_manage():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
+    actual = created(plan_security_group(None, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON))
     foreign = {"name": "allow-https", "properties": {"priority": 300, "destinationPortRange": "443"}}
     actual["properties"]["securityRules"].append(foreign)
-    step = plan_security_group(actual, sources=["10.9.0.0/16"], docker_port=2376, **COMMON)
+    step = plan_security_group(actual, allowed_cidrs=["10.9.0.0/16"], docker_port=2376, **COMMON)
     names = [r["name"] for r in step.body["properties"]["securityRules"]]
     assert names == ["allow-https", SSH_RULE, DOCKER_RULE]
 
 
 def test_security_group_single_vs_list_prefixes_compare_equal():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
+    actual = created(plan_security_group(None, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON))
     for rule in actual["properties"]["securityRules"]:
         rule["properties"]["sourceAddressPrefixes"] = [rule["properties"].pop("sourceAddressPrefix")]
-    assert plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **COMMON).action == "none"
+    assert plan_security_group(actual, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON).action == "none"
 
 
 def test_failed_provisioning_is_put_again():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
+    actual = created(plan_security_group(None, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON))
     actual["properties"]["provisioningState"] = "Failed"
-    step = plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **COMMON)
+    step = plan_security_group(actual, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON)
     assert (step.action, step.reasons) == ("update", ["provisioning_state"])
 
 
 def test_resources_cannot_move():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
+    actual = created(plan_security_group(None, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **COMMON))
     with pytest.raises(AzureDockerHostError, match="location"):
-        plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **common(location="eastus"))
+        plan_security_group(actual, allowed_cidrs=["10.1.0.0/16"], docker_port=2376, **common(location="eastus"))
 
 
 # -- public IP ---------------------------------------------------------------------------------------------
@@ -246,8 +245,8 @@ def test_nic_joins_subnet_public_ip_and_security_group():
 
 def test_nic_uses_a_given_subnet():
     subnet = f"/subscriptions/{SUB}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
-    names = NetworkNames(SUB, "rg", "dh1", subnet)
-    step = plan_network_interface(None, **common(names=names))
+    ids = NetworkIds(SUB, "rg", NetworkNames("dh1"), subnet)
+    step = plan_network_interface(None, **common(ids=ids))
     assert step.body["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] == subnet
     moved = plan_network_interface(created(step), **COMMON)
     assert moved.reasons == ["subnet_id"]

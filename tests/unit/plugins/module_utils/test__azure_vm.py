@@ -10,11 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
-    OWNER_TAG,
-    AzureDockerHostError,
-    InvalidOption,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
     DEFAULT_IMAGE,
     VmSpec,
