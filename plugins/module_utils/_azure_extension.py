@@ -4,22 +4,24 @@
 
 This file is private to the dockerhost.azure collection; it has no compatibility promise.
 
-Two kinds: ``custom_script`` (CustomScript 2.1 running the project's install script) and
-``docker_extension`` (the 2014 flow's retired DockerExtension). Certificates and key only ever travel in
-protectedSettings, which Azure never returns; so that a change is still seen, the extension's
-forceUpdateTag carries public fingerprints: SHA-256 of the server certificate, of the CA certificate(s)
-and of the install script, plus the port. Never a hash of the key: the certificate already changes
-with it.
+What each install method sends is in ``_azure_install_methods``; this file plans and applies it.
+Certificates and key only ever travel in protectedSettings, which Azure never returns; so that a change
+is still seen, the extension's forceUpdateTag carries the method's public fingerprints (SHA-256 of the
+server and CA certificates, of the install script, and the port). Never a hash of the key: the
+certificate already changes with it.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import hashlib
 import traceback
 from dataclasses import dataclass, field
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import (
+    INSTALL_METHODS,
+    InstallMethod,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
     OWNER_TAG,
     Step,
@@ -31,11 +33,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     delete_and_wait,
     get_or_none,
     put_and_wait,
-)
-from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import (
-    packed_script,
-    render_install_script,
-    script_sha256,
 )
 
 try:
@@ -56,10 +53,8 @@ else:
 
 __all__ = [
     "CRYPTOGRAPHY_IMPORT_ERROR",
-    "EXTENSION_KINDS",
     "CertificateSet",
     "ExtensionFailed",
-    "ExtensionKind",
     "delete_extension",
     "extension_outcome",
     "failure_text",
@@ -70,7 +65,6 @@ __all__ = [
     "parse_update_tag",
     "plan_extensions",
     "put_extension",
-    "wanted_fingerprints",
 ]
 
 _TAIL_LINES = 20
@@ -207,50 +201,7 @@ def names_host(dns_names: tuple[str, ...], host: str) -> bool:
     return False
 
 
-# -- extension kinds -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExtensionKind:
-    option: str  # the docker_install value
-    name: str  # the extension's resource name on the VM
-    publisher: str
-    type: str
-    version: str
-
-    def settings(self, port: int) -> dict:
-        """Public settings: nothing secret, nothing the handler's schema would refuse."""
-        if self.option == "docker_extension":
-            return {"docker": {"port": str(port)}}
-        return {}
-
-    def protected_settings(self, port: int, certs: CertificateSet) -> dict:
-        if self.option == "docker_extension":
-
-            def b64(data: bytes) -> str:
-                return base64.b64encode(data).decode("ascii")
-
-            return {"certs": {"ca": b64(certs.ca_pem), "cert": b64(certs.cert_pem), "key": b64(certs.key_pem)}}
-        rendered = render_install_script(port, certs.ca_pem, certs.cert_pem, certs.key_pem)
-        return {"script": packed_script(rendered)}
-
-
-EXTENSION_KINDS = {
-    "custom_script": ExtensionKind(
-        "custom_script", "docker-install", "Microsoft.Azure.Extensions", "CustomScript", "2.1"
-    ),
-    "docker_extension": ExtensionKind(
-        "docker_extension", "DockerExtension", "Microsoft.Azure.Extensions", "DockerExtension", "1.2"
-    ),
-}
-
-
-def wanted_fingerprints(kind: ExtensionKind, port: int, certs: CertificateSet) -> dict[str, str]:
-    """Public values whose change must re-run the extension."""
-    prints = {"port": str(port), "cert": certs.server_sha256, "ca": certs.ca_sha256}
-    if kind.option == "custom_script":
-        prints["script"] = script_sha256()
-    return prints
-
-
+# -- the extension's plan ------------------------------------------------------------------------------
 _TAG_PREFIX = "dockerhost"
 
 
@@ -287,49 +238,48 @@ def _state(resource: dict) -> dict:
     }
 
 
-def _find(extensions: list[dict], kind: ExtensionKind) -> dict | None:
+def _find(extensions: list[dict], method: InstallMethod) -> dict | None:
     for ext in extensions:
         props = ext.get("properties") or {}
-        if (ext.get("name") or "").lower() == kind.name.lower() and (
+        if (ext.get("name") or "").lower() == method.name.lower() and (
             props.get("type") or ""
-        ).lower() == kind.type.lower():
+        ).lower() == method.type.lower():
             return ext
     return None
 
 
 def plan_extensions(
-    extensions: list[dict], *, option: str, port: int, certs: CertificateSet, location: str, vm_name: str
+    extensions: list[dict], *, method: InstallMethod, port: int, certs: CertificateSet, location: str, vm_name: str
 ) -> list[Step]:
-    """Steps for the VM's extensions: remove the other Docker kind if it is there, then ours.
+    """Steps for the VM's extensions: remove another install method's extension if it is there, then ours.
 
     The extension carries only the ownership tag (user tags would re-run it for nothing).
     """
-    kind = EXTENSION_KINDS[option]
     steps = []
-    for other in EXTENSION_KINDS.values():
-        if other is kind:
+    for other in INSTALL_METHODS.values():
+        if other.option == method.option:
             continue
         found = _find(extensions, other)
         if found is not None:
             steps.append(Step("extension", found["name"], "delete", before=_state(found), after=None))
 
-    prints = wanted_fingerprints(kind, port, certs)
+    prints = method.fingerprints(port, certs)
     after = {
-        "publisher": kind.publisher,
-        "type": kind.type,
-        "type_handler_version": kind.version,
-        "settings": kind.settings(port),
+        "publisher": method.publisher,
+        "type": method.type,
+        "type_handler_version": method.version,
+        "settings": method.settings(port),
         "fingerprints": prints,
         "provisioning_state": "Succeeded",
     }
-    actual = _find(extensions, kind)
+    actual = _find(extensions, method)
     run = 0
     if actual is None:
         action, before, reasons = "create", None, []
     else:
         before = _state(actual)
         reasons = [key for key in after if key not in ("publisher", "type") and before.get(key) != after.get(key)]
-        if (before["publisher"] or "").lower() != kind.publisher.lower():
+        if (before["publisher"] or "").lower() != method.publisher.lower():
             reasons.append("publisher")
         action = "update" if reasons else "none"
         if reasons == ["provisioning_state"]:
@@ -339,16 +289,16 @@ def plan_extensions(
         "location": location,
         "tags": {OWNER_TAG: vm_name},
         "properties": {
-            "publisher": kind.publisher,
-            "type": kind.type,
-            "typeHandlerVersion": kind.version,
+            "publisher": method.publisher,
+            "type": method.type,
+            "typeHandlerVersion": method.version,
             "autoUpgradeMinorVersion": True,
             "forceUpdateTag": _update_tag(prints, run),
-            "settings": kind.settings(port),
-            "protectedSettings": kind.protected_settings(port, certs),
+            "settings": method.settings(port),
+            "protectedSettings": method.protected_settings(port, certs),
         },
     }
-    steps.append(Step("extension", kind.name, action, before=before, after=after, body=body, reasons=reasons))
+    steps.append(Step("extension", method.name, action, before=before, after=after, body=body, reasons=reasons))
     return steps
 
 
@@ -372,14 +322,14 @@ def failure_text(resource: dict | None) -> str:
     return "\n".join(p for p in parts if p) or "no status message was reported"
 
 
-def extension_outcome(resource: dict | None, kind: ExtensionKind) -> dict:
+def extension_outcome(resource: dict | None, method: InstallMethod) -> dict:
     """The ``extension`` return value."""
     props = (resource or {}).get("properties") or {}
     statuses = (props.get("instanceView") or {}).get("statuses") or []
     message = next((str(s.get("message")) for s in statuses if s.get("message")), None)
     return {
-        "name": kind.name,
-        "type": f"{kind.publisher}.{kind.type}",
+        "name": method.name,
+        "type": f"{method.publisher}.{method.type}",
         "provisioning_state": props.get("provisioningState"),
         "status_message": _tail(message) if message else None,
     }

@@ -36,9 +36,13 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
 __all__ = [
     "DOCKER_PLAIN_HTTP_PORT",
     "DOCKER_RULE",
+    "NETWORK_RESOURCES",
+    "SECURITY_RULES",
     "SSH_RULE",
     "NetworkIds",
     "NetworkNames",
+    "NetworkResource",
+    "SecurityRule",
     "delete_network_resource",
     "get_network_resource",
     "plan_network_interface",
@@ -54,9 +58,6 @@ __all__ = [
 ]
 
 DOCKER_PLAIN_HTTP_PORT = 2375  # Docker's unencrypted, unauthenticated port: never opened
-SSH_RULE = "dockerhost-ssh"
-DOCKER_RULE = "dockerhost-docker-tls"
-_RULE_PRIORITIES = {SSH_RULE: 1000, DOCKER_RULE: 1010}
 VNET_PREFIX = "10.0.0.0/16"
 SUBNET_NAME = "default"
 SUBNET_PREFIX = "10.0.0.0/24"
@@ -66,14 +67,75 @@ _SUBNET_ID_RE = re.compile(
     r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
     re.IGNORECASE,
 )
-_ARM_TYPES = {
-    "network_security_group": "networkSecurityGroups",
-    "public_ip": "publicIPAddresses",
-    "virtual_network": "virtualNetworks",
-    "network_interface": "networkInterfaces",
+
+
+@dataclass(frozen=True)
+class NetworkResource:
+    """One network resource type the module makes for a VM: a row of :data:`NETWORK_RESOURCES`."""
+
+    key: str  # what results, diffs and plans call it
+    label: str  # what messages call it
+    arm_type: str  # Microsoft.Network/<arm_type>
+    operations: str  # the NetworkManagementClient attribute
+    suffix: str  # named <vm><suffix>
+    max_name: int  # Azure's name length limit
+
+
+# In the order results list them; the plan decides what depends on what.
+NETWORK_RESOURCES = {
+    row.key: row
+    for row in (
+        NetworkResource(
+            "network_security_group",
+            "network security group",
+            "networkSecurityGroups",
+            "network_security_groups",
+            "-nsg",
+            80,
+        ),
+        NetworkResource("public_ip", "public IP address", "publicIPAddresses", "public_ip_addresses", "-ip", 80),
+        NetworkResource("virtual_network", "virtual network", "virtualNetworks", "virtual_networks", "-vnet", 64),
+        NetworkResource(
+            "network_interface", "network interface", "networkInterfaces", "network_interfaces", "-nic", 80
+        ),
+    )
 }
-# Azure's name limits for what the module names after the VM.
-_NAME_LIMITS = {"virtual network": 64, "network security group": 80, "public IP address": 80, "network interface": 80}
+
+
+@dataclass(frozen=True)
+class SecurityRule:
+    """One inbound rule of the security group: a row of :data:`SECURITY_RULES`."""
+
+    name: str
+    priority: int
+    port: int | None  # None: the docker_port option
+    what: str
+
+    def body(self, allowed_cidrs: list[str], docker_port: int) -> dict:
+        """The rule as Azure takes it: TCP to ``port`` from ``allowed_cidrs`` only."""
+        props = {
+            "description": f"{self.what} (managed by dockerhost.azure)",
+            "priority": self.priority,
+            "direction": "Inbound",
+            "access": "Allow",
+            "protocol": "Tcp",
+            "sourcePortRange": "*",
+            "destinationPortRange": str(docker_port if self.port is None else self.port),
+            "destinationAddressPrefix": "*",
+        }
+        if len(allowed_cidrs) == 1:
+            props["sourceAddressPrefix"] = allowed_cidrs[0]
+        else:
+            props["sourceAddressPrefixes"] = list(allowed_cidrs)
+        return {"name": self.name, "properties": props}
+
+
+SSH_RULE = "dockerhost-ssh"
+DOCKER_RULE = "dockerhost-docker-tls"
+SECURITY_RULES = (
+    SecurityRule(SSH_RULE, 1000, 22, "SSH"),
+    SecurityRule(DOCKER_RULE, 1010, None, "Docker API over mutual TLS"),
+)
 
 
 # -- input ---------------------------------------------------------------------------------------------
@@ -160,41 +222,16 @@ class NetworkNames:
 
     vm: str
 
-    @property
-    def security_group(self) -> str:
-        return f"{self.vm}-nsg"
-
-    @property
-    def public_ip(self) -> str:
-        return f"{self.vm}-ip"
-
-    @property
-    def virtual_network(self) -> str:
-        return f"{self.vm}-vnet"
-
-    @property
-    def network_interface(self) -> str:
-        return f"{self.vm}-nic"
-
     def name(self, resource: str) -> str:
-        return {
-            "network_security_group": self.security_group,
-            "public_ip": self.public_ip,
-            "virtual_network": self.virtual_network,
-            "network_interface": self.network_interface,
-        }[resource]
+        return f"{self.vm}{NETWORK_RESOURCES[resource].suffix}"
 
     def check_lengths(self) -> None:
-        for label, value in (
-            ("virtual network", self.virtual_network),
-            ("network security group", self.security_group),
-            ("public IP address", self.public_ip),
-            ("network interface", self.network_interface),
-        ):
-            if len(value) > _NAME_LIMITS[label]:
+        for row in NETWORK_RESOURCES.values():
+            value = self.name(row.key)
+            if len(value) > row.max_name:
                 raise InvalidOption(
                     "name",
-                    f"too long: the {label} would be named {value!r}, over Azure's {_NAME_LIMITS[label]} characters",
+                    f"too long: the {row.label} would be named {value!r}, over Azure's {row.max_name} characters",
                 )
 
 
@@ -209,7 +246,11 @@ class NetworkIds:
 
     def id(self, resource: str) -> str:
         return arm_id(
-            self.subscription, self.resource_group, "Microsoft.Network", _ARM_TYPES[resource], self.names.name(resource)
+            self.subscription,
+            self.resource_group,
+            "Microsoft.Network",
+            NETWORK_RESOURCES[resource].arm_type,
+            self.names.name(resource),
         )
 
     @property
@@ -242,24 +283,7 @@ def _finish(resource: str, name: str, actual: dict, *, before: dict, after: dict
 # -- network security group ----------------------------------------------------------------------------
 def wanted_security_rules(allowed_cidrs: list[str], docker_port: int) -> list[dict]:
     """Inbound SSH and Docker-TLS rules from ``allowed_cidrs`` only; nothing else is opened."""
-    rules = []
-    for name, port, what in ((SSH_RULE, 22, "SSH"), (DOCKER_RULE, docker_port, "Docker API over mutual TLS")):
-        props = {
-            "description": f"{what} (managed by dockerhost.azure)",
-            "priority": _RULE_PRIORITIES[name],
-            "direction": "Inbound",
-            "access": "Allow",
-            "protocol": "Tcp",
-            "sourcePortRange": "*",
-            "destinationPortRange": str(port),
-            "destinationAddressPrefix": "*",
-        }
-        if len(allowed_cidrs) == 1:
-            props["sourceAddressPrefix"] = allowed_cidrs[0]
-        else:
-            props["sourceAddressPrefixes"] = list(allowed_cidrs)
-        rules.append({"name": name, "properties": props})
-    return rules
+    return [rule.body(allowed_cidrs, docker_port) for rule in SECURITY_RULES]
 
 
 def _rule_state(rule: dict | None) -> dict | None:
@@ -299,11 +323,11 @@ def plan_security_group(
         "security_rules": {r["name"]: _rule_state(r) for r in wanted},
         "tags": wanted_tags(actual, tags, vm_name),
     }
-    name = ids.names.security_group
+    name = ids.names.name("network_security_group")
     if actual is None:
         body = {"location": location, "tags": after["tags"], "properties": {"securityRules": wanted}}
         return Step("network_security_group", name, "create", before=None, after=after, body=body)
-    _check_location("network security group", name, actual, location)
+    _check_location(NETWORK_RESOURCES["network_security_group"].label, name, actual, location)
     existing = _rules_by_name(actual)
     before = {
         "location": location_key(actual.get("location")),
@@ -340,7 +364,7 @@ def plan_public_ip(
     vm_name: str,
 ) -> Step:
     """A Standard, static IPv4 address with the DNS label (the host's FQDN comes from it)."""
-    name = ids.names.public_ip
+    name = ids.names.name("public_ip")
     after = {
         "location": location,
         "sku": "Standard",
@@ -360,7 +384,7 @@ def plan_public_ip(
             },
         }
         return Step("public_ip", name, "create", before=None, after=after, body=body)
-    _check_location("public IP address", name, actual, location)
+    _check_location(NETWORK_RESOURCES["public_ip"].label, name, actual, location)
     before = _public_ip_state(actual)
     if (before["sku"] or "").lower() != "standard":
         raise AzureDockerHostError(
@@ -382,7 +406,7 @@ def plan_virtual_network(
     actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """A /16 with one /24 subnet when the module creates it; an existing one only needs the subnet."""
-    name = ids.names.virtual_network
+    name = ids.names.name("virtual_network")
     after = {"location": location, "subnet": SUBNET_NAME, "tags": wanted_tags(actual, tags, vm_name)}
     if actual is None:
         body = {
@@ -394,7 +418,7 @@ def plan_virtual_network(
             },
         }
         return Step("virtual_network", name, "create", before=None, after=after, body=body)
-    _check_location("virtual network", name, actual, location)
+    _check_location(NETWORK_RESOURCES["virtual_network"].label, name, actual, location)
     subnets = {s.get("name", "").lower() for s in (actual.get("properties") or {}).get("subnets") or []}
     if SUBNET_NAME not in subnets:
         raise AzureDockerHostError(
@@ -435,7 +459,7 @@ def plan_network_interface(
     actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """The NIC joins the subnet, the public IP and the security group."""
-    name = ids.names.network_interface
+    name = ids.names.name("network_interface")
     after = {
         "location": location,
         "subnet_id": ids.subnet_id,
@@ -459,7 +483,7 @@ def plan_network_interface(
             "properties": {"ipConfigurations": [config], "networkSecurityGroup": {"id": after["security_group_id"]}},
         }
         return Step("network_interface", name, "create", before=None, after=after, body=body)
-    _check_location("network interface", name, actual, location)
+    _check_location(NETWORK_RESOURCES["network_interface"].label, name, actual, location)
     before = _nic_state(actual)
     # ARM ids compare case-insensitively: show the actual spelling when they are the same resource.
     for key in ("subnet_id", "public_ip_id", "security_group_id"):
@@ -479,45 +503,23 @@ def plan_network_interface(
 
 
 # -- SDK -----------------------------------------------------------------------------------------------
-_OPERATIONS = {
-    "network_security_group": ("network_security_groups", "network security group"),
-    "public_ip": ("public_ip_addresses", "public IP address"),
-    "virtual_network": ("virtual_networks", "virtual network"),
-    "network_interface": ("network_interfaces", "network interface"),
-}
-
-
-def _ops(clients, resource: str):
-    return getattr(clients.network, _OPERATIONS[resource][0])
+def _operations(clients, resource: str):
+    return getattr(clients.network, NETWORK_RESOURCES[resource].operations)
 
 
 def get_network_resource(clients, resource: str, resource_group: str, name: str, deadline: Deadline) -> dict | None:
-    return get_or_none(
-        f"read {_OPERATIONS[resource][1]} {name!r}",
-        _ops(clients, resource).get,
-        resource_group,
-        name,
-        deadline=deadline,
-    )
+    action = f"read {NETWORK_RESOURCES[resource].label} {name!r}"
+    return get_or_none(action, _operations(clients, resource).get, resource_group, name, deadline=deadline)
 
 
 def put_network_resource(clients, step: Step, resource_group: str, deadline: Deadline) -> dict:
-    action = f"{step.action} {_OPERATIONS[step.resource][1]} {step.name!r}"
-    return put_and_wait(
-        action,
-        _ops(clients, step.resource).begin_create_or_update,
-        resource_group,
-        step.name,
-        step.body,
-        deadline=deadline,
-    )
+    action = f"{step.action} {NETWORK_RESOURCES[step.resource].label} {step.name!r}"
+    begin = _operations(clients, step.resource).begin_create_or_update
+    return put_and_wait(action, begin, resource_group, step.name, step.body, deadline=deadline)
 
 
-def delete_network_resource(clients, resource: str, resource_group: str, name: str, deadline: Deadline) -> None:
+def delete_network_resource(clients, step: Step, resource_group: str, deadline: Deadline) -> None:
+    action = f"delete {NETWORK_RESOURCES[step.resource].label} {step.name!r}"
     delete_and_wait(
-        f"delete {_OPERATIONS[resource][1]} {name!r}",
-        _ops(clients, resource).begin_delete,
-        resource_group,
-        name,
-        deadline=deadline,
+        action, _operations(clients, step.resource).begin_delete, resource_group, step.name, deadline=deadline
     )

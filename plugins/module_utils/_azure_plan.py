@@ -30,6 +30,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
     put_extension,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
+    NETWORK_RESOURCES,
     NetworkIds,
     NetworkNames,
     delete_network_resource,
@@ -66,7 +67,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import 
 )
 
 __all__ = [
-    "NETWORK_RESOURCES",
     "Executor",
     "Plan",
     "Stage",
@@ -78,8 +78,6 @@ __all__ = [
     "read_existing",
     "resource_ids",
 ]
-
-NETWORK_RESOURCES = ("network_security_group", "public_ip", "virtual_network", "network_interface")
 
 
 @dataclass(frozen=True)
@@ -162,7 +160,7 @@ def plan_present(request: Request, ids: NetworkIds, group: dict | None, actual: 
     )
     extensions = plan_extensions(
         actual.get("extensions") or [],
-        option=request.extension_kind.option,
+        method=request.install_method,
         port=request.docker_port,
         certs=request.certs,
         location=location,
@@ -213,7 +211,7 @@ class Executor:
         rg, vm = request.resource_group, request.name
         network = (
             lambda step: put_network_resource(clients, step, rg, deadline),
-            lambda step: delete_network_resource(clients, step.resource, rg, step.name, deadline),
+            lambda step: delete_network_resource(clients, step, rg, deadline),
         )
         # resource type -> (put, delete); a put returns the resource as Azure now has it.
         self._operations = {
@@ -263,10 +261,10 @@ class Executor:
             found = get_extension(self.clients, rg, vm, step.name, deadline)
             if found is None or (found.get("properties") or {}).get("provisioningState") != "Failed":
                 raise
-            kind = self.request.extension_kind
+            method = self.request.install_method
             raise ExtensionFailed(
-                f"the {kind.type} extension {step.name!r} failed on VM {vm!r}: {failure_text(found)}",
-                extension_outcome(found, kind),
+                f"the {method.type} extension {step.name!r} failed on VM {vm!r}: {failure_text(found)}",
+                extension_outcome(found, method),
             ) from exc
         return get_extension(self.clients, rg, vm, step.name, deadline)
 
@@ -284,8 +282,8 @@ def resource_ids(request: Request, ids: NetworkIds) -> dict:
     }
     if not request.subnet_id:
         result["virtual_network"] = ids.id("virtual_network")
-    if request.extension_kind is not None:
-        result["extension"] = f"{result['virtual_machine']}/extensions/{request.extension_kind.name}"
+    if request.install_method is not None:
+        result["extension"] = f"{result['virtual_machine']}/extensions/{request.install_method.name}"
     return result
 
 
@@ -321,13 +319,13 @@ def _primary_private_ip(nic: dict | None) -> str | None:
 
 def present_result(plan: Plan, request: Request, ids: NetworkIds, current: dict, diff: bool) -> tuple[dict, list]:
     """The module's result for state=present, and the warnings to show."""
-    kind = request.extension_kind
+    method = request.install_method
     pip_props = (current.get("public_ip") or {}).get("properties") or {}
     fqdn = (pip_props.get("dnsSettings") or {}).get("fqdn")
     public_ip = pip_props.get("ipAddress")
     extension = current.get("extension")
     if extension is None:
-        wanted = kind.name.lower()
+        wanted = method.name.lower()
         extension = next((e for e in current.get("extensions") or [] if (e.get("name") or "").lower() == wanted), None)
     warnings = []
     if fqdn and not names_host(request.certs.server_dns_names, fqdn):
@@ -344,6 +342,6 @@ def present_result(plan: Plan, request: Request, ids: NetworkIds, current: dict,
         docker_host=f"tcp://{host}:{request.docker_port}" if host else None,
         tls_hostname=fqdn,
         vm_id=((current.get("virtual_machine") or {}).get("properties") or {}).get("vmId"),
-        extension=extension_outcome(extension, kind),
+        extension=extension_outcome(extension, method),
     )
     return result, warnings

@@ -19,10 +19,12 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
     validate_cloud_environment,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
-    EXTENSION_KINDS,
     CertificateSet,
-    ExtensionKind,
     load_certificates,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import (
+    INSTALL_METHODS,
+    InstallMethod,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
     NetworkNames,
@@ -72,7 +74,7 @@ class Request:
     ssh_public_keys: tuple[str, ...] = ()
     admin_password: str | None = field(default=None, repr=False)
     certs: CertificateSet | None = None
-    extension_kind: ExtensionKind | None = None
+    install_method: InstallMethod | None = None
 
     @property
     def present(self) -> bool:
@@ -115,5 +117,5 @@ def build_request(params: dict) -> Request:
         ssh_public_keys=tuple(keys),
         admin_password=password,
         certs=load_certificates(params["ca_cert"], params["server_cert"], params["server_key"]),
-        extension_kind=EXTENSION_KINDS[params["docker_install"]],
+        install_method=INSTALL_METHODS[params["docker_install"]],
     )

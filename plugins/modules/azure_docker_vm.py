@@ -356,9 +356,9 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
     CRYPTOGRAPHY_IMPORT_ERROR,
-    EXTENSION_KINDS,
     ExtensionFailed,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan import (
     Executor,
     common_result,
@@ -387,7 +387,7 @@ def argument_spec() -> dict:
         name={"type": "str", "required": True},
         location={"type": "str"},
         state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-        docker_install={"type": "str", "default": "custom_script", "choices": sorted(EXTENSION_KINDS)},
+        docker_install={"type": "str", "default": "custom_script", "choices": sorted(INSTALL_METHODS)},
         docker_port={"type": "int", "default": 2376},
         allowed_cidrs={"type": "list", "elements": "str"},
         allow_from_anywhere={"type": "bool", "default": False},

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
-    EXTENSION_KINDS,
     extension_outcome,
     failure_text,
     load_certificates,
@@ -25,6 +24,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
     parse_update_tag,
     plan_extensions,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
@@ -131,7 +131,8 @@ def test_names_host():
 
 # -- the extension plan ----------------------------------------------------------------------------------------
 def plan(extensions, certs, option="custom_script", port=2376):
-    return plan_extensions(extensions, option=option, port=port, certs=certs, location="westeurope", vm_name="dh1")
+    method = INSTALL_METHODS[option]
+    return plan_extensions(extensions, method=method, port=port, certs=certs, location="westeurope", vm_name="dh1")
 
 
 def as_azure_returns(step, state="Succeeded"):
@@ -217,7 +218,7 @@ def test_failed_extension_is_rerun_with_a_new_tag(tls):
     assert [s.action for s in plan([rerun], certs)] == ["none"]
 
 
-def test_switching_kind_removes_the_other_extension(tls):
+def test_switching_install_method_removes_the_other_extension(tls):
     certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
     docker_ext = as_azure_returns(plan([], certs, option="docker_extension")[0])
     unrelated = {"name": "OmsAgent", "properties": {"type": "OmsAgentForLinux", "publisher": "Microsoft"}}
@@ -245,7 +246,7 @@ def test_failure_text_has_status_and_stderr_tail():
     assert "line 39" in text
     assert "line 19" not in text  # only the tail
     assert "wrote x" not in text
-    outcome = extension_outcome(ext, EXTENSION_KINDS["custom_script"])
+    outcome = extension_outcome(ext, INSTALL_METHODS["custom_script"])
     assert outcome == {
         "name": "docker-install",
         "type": "Microsoft.Azure.Extensions.CustomScript",

@@ -10,6 +10,8 @@ import pytest
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
     DOCKER_RULE,
+    NETWORK_RESOURCES,
+    SECURITY_RULES,
     SSH_RULE,
     NetworkIds,
     NetworkNames,
@@ -21,6 +23,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network im
     validate_dns_label,
     validate_docker_port,
     validate_subnet_id,
+    wanted_security_rules,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
@@ -250,3 +253,17 @@ def test_nic_uses_a_given_subnet():
     assert step.body["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] == subnet
     moved = plan_network_interface(created(step), **COMMON)
     assert moved.reasons == ["subnet_id"]
+
+
+# -- the tables: one row per resource type, one per security rule ---------------------------------------
+def test_every_network_resource_is_one_row():
+    assert list(NETWORK_RESOURCES) == ["network_security_group", "public_ip", "virtual_network", "network_interface"]
+    for row in NETWORK_RESOURCES.values():
+        assert IDS.id(row.key).endswith(f"/providers/Microsoft.Network/{row.arm_type}/dh1{row.suffix}")
+        assert NetworkNames("dh1").name(row.key) == f"dh1{row.suffix}"
+
+
+def test_every_security_rule_is_one_row():
+    assert [(r.name, r.priority, r.port) for r in SECURITY_RULES] == [(SSH_RULE, 1000, 22), (DOCKER_RULE, 1010, None)]
+    rules = wanted_security_rules(["10.1.0.0/16"], 4243)
+    assert [r["properties"]["destinationPortRange"] for r in rules] == ["22", "4243"]

@@ -38,7 +38,7 @@ def test_valid_input(params):
     request = build_request(params)
     assert request.allowed_cidrs == ("203.0.113.0/24",)
     assert request.dns_label == "dh1"
-    assert request.extension_kind.type == "CustomScript"
+    assert request.install_method.type == "CustomScript"
     assert request.credential.kind == "default"
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.name = "other"  # type: ignore[misc]
