@@ -15,7 +15,6 @@ What resources share (ids, tags, the plan record) is in ``_azure_resources``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import random
 import threading
@@ -51,30 +50,11 @@ else:
     AZURE_SDK_IMPORT_ERROR = None
 
 # The management clients take about a second to import: they are loaded when the first client is built,
-# so bad input fails at once. Their presence is checked up front (missing_required_lib).
-MGMT_PACKAGES = {
-    "azure.mgmt.compute": "azure-mgmt-compute",
-    "azure.mgmt.network": "azure-mgmt-network",
-    "azure.mgmt.resource": "azure-mgmt-resource",
-}
-
-
-def missing_mgmt_packages() -> list[str]:
-    """Distribution names of the management SDKs that are not installed."""
-    missing = []
-    for module, distribution in MGMT_PACKAGES.items():
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:  # a parent package (azure, azure.mgmt) is missing
-            found = False
-        if not found:
-            missing.append(distribution)
-    return missing
+# so bad input fails at once. Their versions are checked up front (_azure_requirements).
 
 
 __all__ = [
     "AZURE_SDK_IMPORT_ERROR",
-    "MGMT_PACKAGES",
     "RETRYABLE_CODES",
     "AzureDockerHostError",
     "Clients",
@@ -87,7 +67,6 @@ __all__ = [
     "describe_http_error",
     "first_poll_times",
     "get_or_none",
-    "missing_mgmt_packages",
     "pending_state",
     "put_and_wait",
     "run_concurrently",
@@ -228,7 +207,7 @@ def build_clients(
     """
     warm = threading.Thread(target=_warm_token, args=(credential, scopes), daemon=True)
     warm.start()
-    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see MGMT_PACKAGES
+    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see above
     from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
     from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 

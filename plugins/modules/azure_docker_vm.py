@@ -36,14 +36,9 @@ description:
     its certificate) fails before any request is sent, naming the option.
 author:
   - dockerhost.azure contributors (@dockerhost)
-requirements:
-  - azure-identity >= 1.15.0
-  - azure-mgmt-compute >= 30.0.0
-  - azure-mgmt-network >= 25.0.0
-  - azure-mgmt-resource >= 23.0.0
-  - cryptography >= 41.0
 extends_documentation_fragment:
   - dockerhost.azure.azure
+  - dockerhost.azure.azure_requirements
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -349,7 +344,6 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_MISSING,
     build_credential,
     resolve_cloud,
     subscription_from_cli,
@@ -369,13 +363,16 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan impor
     read_existing,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import Request, build_request
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_requirements import (
+    requirement_problems,
+    requirements_text,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AZURE_SDK_IMPORT_ERROR,
     AzureDockerHostError,
     Deadline,
     InvalidOption,
     build_clients,
-    missing_mgmt_packages,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import DEFAULT_IMAGE
 
@@ -437,15 +434,12 @@ class DockerHostVM:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    for library, error in (
-        ("azure-core", AZURE_SDK_IMPORT_ERROR),
-        ("cryptography", CRYPTOGRAPHY_IMPORT_ERROR),
-    ):
-        if error:
-            module.fail_json(msg=missing_required_lib(library), exception=error)
-    missing = missing_mgmt_packages() + (["azure-identity"] if AZURE_IDENTITY_MISSING else [])
-    if missing:
-        module.fail_json(msg=missing_required_lib(" and ".join(missing)))
+    # Before anything else: an old SDK would otherwise fail later as a TypeError from inside a call.
+    problems = requirement_problems()
+    import_error = AZURE_SDK_IMPORT_ERROR or CRYPTOGRAPHY_IMPORT_ERROR
+    if problems or import_error:
+        found = "; ".join(problems) or "installed, but azure-core or cryptography fails to import"
+        module.fail_json(msg=f"{missing_required_lib(requirements_text())} Found: {found}.", exception=import_error)
 
     deadline = Deadline(module.params["wait_timeout"])
     try:
