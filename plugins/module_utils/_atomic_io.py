@@ -15,12 +15,113 @@ directory are atomic, so a reader sees either the old or the new content of each
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import tempfile
 import time
 
-__all__ = ["AtomicBatch", "LockTimeout", "locked_dir", "make_private_dirs", "remove_file", "write_atomic"]
+__all__ = [
+    "MAX_READ_BYTES",
+    "AtomicBatch",
+    "FileReadError",
+    "LockTimeout",
+    "file_kind",
+    "locked_dir",
+    "make_private_dirs",
+    "read_regular_file",
+    "remove_file",
+    "write_atomic",
+]
+
+# PEM files of the set are a few KiB; 1 MiB is far above any real one and far below harm.
+MAX_READ_BYTES = 1024 * 1024
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class FileReadError(Exception):
+    """A file that must not be read as it is: a symlink, not a regular file, too large, unreadable.
+
+    The message names the file (and what it is for) and the problem; ``path`` and ``reason`` hold them apart.
+    """
+
+    def __init__(self, path: str, reason: str, what: str | None = None) -> None:
+        super().__init__(f"{what} {path} {reason}" if what else f"{path} {reason}")
+        self.path = path
+        self.reason = reason
+        self.what = what
+
+
+def file_kind(mode: int) -> str:
+    """What ``st_mode`` is, in words: ``a directory``, ``a FIFO``, ``a character device`` ..."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISREG, "a regular file"),
+    )
+    return next((text for test, text in kinds if test(mode)), "not a regular file")
+
+
+def _not_regular(mode: int) -> str:
+    kind = file_kind(mode)
+    return "is a directory, not a file" if kind == "a directory" else f"is {kind}, not a regular file"
+
+
+def _open_error(path: str, exc: OSError, what: str | None) -> Exception:
+    if isinstance(exc, FileNotFoundError):
+        return exc  # missing is a state callers decide about, not a trust problem
+    if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EOPNOTSUPP):
+        # ELOOP: O_NOFOLLOW met a symlink; ENXIO/EOPNOTSUPP: a socket. Say what is there.
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and stat.S_ISLNK(mode):
+            return FileReadError(path, "is a symlink; refusing to follow it (give the real file)", what)
+        if mode is not None and not stat.S_ISREG(mode):
+            return FileReadError(path, _not_regular(mode), what)
+    return FileReadError(path, f"cannot be read ({exc.strerror or exc})", what)
+
+
+def read_regular_file(path: str, *, max_bytes: int = MAX_READ_BYTES, what: str | None = None) -> bytes:
+    """The content of the regular file ``path``, at most ``max_bytes`` long.
+
+    Never follows a symlink in the last component (``O_NOFOLLOW``), never blocks on a FIFO
+    (``O_NONBLOCK``, then ``fstat`` refuses anything that is not a regular file) and never reads more
+    than ``max_bytes + 1`` bytes (``/dev/zero`` or a huge file cannot exhaust memory).
+    Raises ``FileNotFoundError`` when ``path`` does not exist and ``FileReadError`` naming ``what``
+    and ``path`` for anything else that is wrong.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        raise _open_error(path, exc, what) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileReadError(path, _not_regular(info.st_mode), what)
+        if info.st_size > max_bytes:
+            raise FileReadError(path, f"is larger than {max_bytes} bytes ({info.st_size} bytes)", what)
+        chunks, total = [], 0
+        while total <= max_bytes:
+            try:
+                chunk = os.read(fd, max_bytes + 1 - total)
+            except OSError as exc:
+                raise FileReadError(path, f"cannot be read ({exc.strerror or exc})", what) from None
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > max_bytes:
+            raise FileReadError(path, f"is larger than {max_bytes} bytes", what)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: str) -> None:

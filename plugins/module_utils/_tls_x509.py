@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import re
 import traceback
 
 try:
@@ -35,15 +36,19 @@ __all__ = [
     "CRYPTOGRAPHY_IMPORT_ERROR",
     "HAS_CRYPTOGRAPHY",
     "ORGANIZATION",
+    "PEMError",
     "X509Error",
     "build_ca",
     "build_leaf",
+    "cert_covers_host",
     "cert_eku",
     "cert_not_after",
     "cert_not_before",
     "cert_pem",
     "cert_sans",
+    "der_fingerprint",
     "describe_cert",
+    "describe_der",
     "fingerprint",
     "generate_key",
     "is_ca",
@@ -52,7 +57,10 @@ __all__ = [
     "key_kind",
     "key_matches",
     "key_pem",
+    "load_one_certificate",
+    "load_one_private_key",
     "name",
+    "names_host",
     "parse_cert",
     "parse_key",
     "san_strings",
@@ -68,29 +76,104 @@ class X509Error(Exception):
     """Issuing went wrong in a way the user must look at (for example a damaged CA key)."""
 
 
-def parse_cert(data: bytes) -> tuple[x509.Certificate | None, str | None]:
-    """(certificate, None) or (None, what is wrong). Only the first certificate of a bundle counts."""
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        return None, "holds no PEM certificate (no BEGIN CERTIFICATE line)"
+class PEMError(X509Error):
+    """A PEM file's content is not the one block it must be. ``what`` names the file, ``reason`` the problem.
+
+    The message never quotes the content (it may be a private key).
+    """
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what} {reason}")
+        self.what = what
+        self.reason = reason
+
+
+# One PEM block: BEGIN and END with the same label. Anything outside the blocks must be whitespace.
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----((?:(?!-----).)*)-----END \1-----", re.DOTALL)
+_KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
+
+
+def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: str) -> bytes:
+    """The single PEM block of ``data`` whose label is in ``labels``, or PEMError's reason as ValueError.
+
+    Refused: no block, several blocks (a second certificate appended to ``ca.pem`` would be trusted by
+    whoever reads the whole file), a block of another type, and any text between or around the blocks.
+    """
+    blocks = list(_PEM_BLOCK.finditer(data))
+    outside, pos = [], 0
+    for block in blocks:
+        outside.append(data[pos : block.start()])
+        pos = block.end()
+    outside.append(data[pos:])
+    if not blocks:
+        raise ValueError(missing)
+    if len(blocks) > 1:
+        found = ", ".join(block.group(1).decode("ascii") for block in blocks)
+        raise ValueError(f"holds {len(blocks)} PEM blocks ({found}); exactly one {noun} and nothing else is expected")
+    if any(part.strip() for part in outside):
+        raise ValueError(f"holds text outside its PEM block; exactly one {noun} and nothing else is expected")
+    label = blocks[0].group(1)
+    if label not in labels:
+        raise ValueError(f"holds a PEM {label.decode('ascii')} block, not {noun}")
+    return blocks[0].group(0)
+
+
+def load_one_certificate(data: bytes, *, what: str) -> x509.Certificate:
+    """The certificate of ``data``, which must hold exactly one PEM CERTIFICATE block and only whitespace else.
+
+    Raises ``PEMError`` naming ``what`` (for example the file's path) otherwise.
+    """
     try:
-        return x509.load_pem_x509_certificate(data), None
+        block = _one_pem_block(
+            data, (b"CERTIFICATE",), "a certificate", "holds no PEM certificate (no BEGIN CERTIFICATE line)"
+        )
+    except ValueError as exc:
+        raise PEMError(what, str(exc)) from None
+    try:
+        return x509.load_pem_x509_certificate(block)
     except ValueError:
-        return None, "holds unparsable PEM: the certificate cannot be decoded"
+        raise PEMError(what, "holds unparsable PEM: the certificate cannot be decoded") from None
 
 
-def parse_key(data: bytes) -> tuple[object | None, str | None]:
-    """(private key, None) or (None, what is wrong). The error text never quotes the file."""
+def load_one_private_key(data: bytes, *, what: str):
+    """The unencrypted RSA or ECDSA private key of ``data``: exactly one PEM private key block, nothing else.
+
+    Raises ``PEMError`` naming ``what``; the message never quotes the file.
+    """
+    unparsable = "holds unparsable PEM: the private key cannot be decoded"
+    try:
+        block = _one_pem_block(data, _KEY_LABELS, "a private key", unparsable)
+    except ValueError as exc:
+        raise PEMError(what, str(exc)) from None
     try:
         # The full RSA consistency check costs ~0.25 s per 4096-bit key; the key is only compared with
         # its certificate here, and every signature made with it is verified right after signing.
-        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+        key = serialization.load_pem_private_key(block, password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
-        return None, "holds an encrypted private key; it must be unencrypted (dockerd cannot read encrypted keys)"
+        raise PEMError(
+            what, "holds an encrypted private key; it must be unencrypted (dockerd cannot read encrypted keys)"
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
-        return None, "holds unparsable PEM: the private key cannot be decoded"
+        raise PEMError(what, unparsable) from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        return None, f"holds an unsupported {type(key).__name__.removeprefix('_')} key (RSA or ECDSA only)"
-    return key, None
+        raise PEMError(what, f"holds an unsupported {type(key).__name__.removeprefix('_')} key (RSA or ECDSA only)")
+    return key
+
+
+def parse_cert(data: bytes) -> tuple[x509.Certificate | None, str | None]:
+    """(certificate, None) or (None, what is wrong), as ``load_one_certificate`` judges ``data``."""
+    try:
+        return load_one_certificate(data, what=""), None
+    except PEMError as exc:
+        return None, exc.reason
+
+
+def parse_key(data: bytes) -> tuple[object | None, str | None]:
+    """(private key, None) or (None, what is wrong), as ``load_one_private_key`` judges ``data``."""
+    try:
+        return load_one_private_key(data, what=""), None
+    except PEMError as exc:
+        return None, exc.reason
 
 
 def cert_not_after(cert: x509.Certificate) -> datetime.datetime:
@@ -103,9 +186,14 @@ def cert_not_before(cert: x509.Certificate) -> datetime.datetime:
     return value if value is not None else cert.not_valid_before.replace(tzinfo=datetime.UTC)
 
 
+def der_fingerprint(der: bytes) -> str:
+    """SHA-256 of DER bytes, lower-case hex without separators. Works without ``cryptography``."""
+    return hashlib.sha256(der).hexdigest()
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER certificate, lower-case hex without separators."""
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return der_fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _public_der(public_key) -> bytes:
@@ -167,6 +255,34 @@ def san_strings(dns: tuple[str, ...], ips: tuple[str, ...]) -> list[str]:
     return [f"DNS:{name}" for name in dns] + [f"IP:{ip}" for ip in ips]
 
 
+def names_host(dns_names, host: str) -> bool:
+    """Whether DNS names (of a certificate) cover the DNS name ``host``, as TLS clients match them.
+
+    Case-insensitive, a trailing dot ignored; a wildcard ``*.example.com`` covers exactly one leftmost
+    label (``a.example.com``, not ``example.com`` nor ``a.b.example.com``).
+    """
+    host = host.lower().rstrip(".")
+    if not host:
+        return False
+    for name in (str(n).lower().rstrip(".") for n in dns_names):
+        if name == host:
+            return True
+        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+            return True
+    return False
+
+
+def cert_covers_host(cert: x509.Certificate, host: str) -> bool:
+    """Whether ``cert``'s subject alternative names cover ``host``: an IP address (``[...]`` allowed) is
+    matched against the IP SANs only, a name against the DNS SANs (``names_host``)."""
+    dns, ips = cert_sans(cert)
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return names_host(dns, host)
+    return str(address) in ips
+
+
 def iso(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat()
 
@@ -189,6 +305,21 @@ def describe_cert(cert: x509.Certificate) -> dict:
     if any(sans):
         info["sans"] = san_strings(*sans)
     return info
+
+
+def describe_der(der: bytes) -> dict:
+    """``describe_cert`` of a DER certificate (as a TLS peer sends it).
+
+    Without ``cryptography``, or for bytes it cannot parse, only the ``fingerprint`` is known and
+    ``error`` says why the rest is missing.
+    """
+    if not HAS_CRYPTOGRAPHY:
+        return {"fingerprint": der_fingerprint(der), "error": "the Python library cryptography is not installed"}
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return {"fingerprint": der_fingerprint(der), "error": "the certificate cannot be decoded"}
+    return describe_cert(cert)
 
 
 def generate_key(key_type: str, key_size: int):

@@ -11,9 +11,11 @@ import pytest
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import (
     AtomicBatch,
+    FileReadError,
     LockTimeout,
     locked_dir,
     make_private_dirs,
+    read_regular_file,
     remove_file,
     write_atomic,
 )
@@ -104,3 +106,72 @@ def test_directory_lock_makes_runs_take_turns(tmp_path):
     with locked_dir(str(tmp_path), timeout=0.2):  # released on exit
         pass
     assert os.listdir(tmp_path) == []  # no lock file left behind
+
+
+# --------------------------------------------------------------------------------------------------
+# read_regular_file: regular files only, bounded, never blocking
+# --------------------------------------------------------------------------------------------------
+def test_read_regular_file_reads_a_regular_file(tmp_path):
+    target = tmp_path / "ca.pem"
+    target.write_bytes(b"x" * 100)
+    assert read_regular_file(str(target), max_bytes=100) == b"x" * 100
+
+
+def test_read_regular_file_missing_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_regular_file(str(tmp_path / "none"))
+
+
+def test_read_regular_file_refuses_a_symlink_naming_it(tmp_path):
+    real = tmp_path / "real.pem"
+    real.write_bytes(b"data")
+    (tmp_path / "link.pem").symlink_to(real)
+    with pytest.raises(FileReadError, match=r"^ca_cert .*link\.pem is a symlink") as caught:
+        read_regular_file(str(tmp_path / "link.pem"), what="ca_cert")
+    assert caught.value.path == str(tmp_path / "link.pem")
+
+
+def test_read_regular_file_does_not_hang_on_a_fifo(tmp_path):
+    fifo = tmp_path / "ca-key.pem"
+    os.mkfifo(fifo)  # no writer: a blocking open would wait forever
+    with pytest.raises(FileReadError, match=r"ca-key\.pem is a FIFO, not a regular file"):
+        read_regular_file(str(fifo))
+
+
+def test_read_regular_file_refuses_devices_and_directories(tmp_path):
+    with pytest.raises(FileReadError, match=r"/dev/zero is a character device, not a regular file"):
+        read_regular_file("/dev/zero")
+    with pytest.raises(FileReadError, match=r"is a directory, not a file"):
+        read_regular_file(str(tmp_path))
+
+
+def test_read_regular_file_refuses_more_than_the_cap(tmp_path):
+    target = tmp_path / "big.pem"
+    target.write_bytes(b"x" * 101)
+    with pytest.raises(FileReadError, match=r"server_key .*big\.pem is larger than 100 bytes"):
+        read_regular_file(str(target), max_bytes=100, what="server_key")
+
+
+def test_read_regular_file_cap_holds_when_the_size_lies(tmp_path, monkeypatch):
+    # /proc files and growing files report a size that is not what read() returns: the read is bounded too.
+    target = tmp_path / "grows.pem"
+    target.write_bytes(b"x" * 200)
+    real_fstat = os.fstat
+
+    def small_fstat(fd):
+        info = real_fstat(fd)
+        return os.stat_result((*info[:6], 0, *info[7:]))
+
+    monkeypatch.setattr(os, "fstat", small_fstat)
+    with pytest.raises(FileReadError, match=r"larger than 100 bytes"):
+        read_regular_file(str(target), max_bytes=100)
+
+
+def test_read_regular_file_names_an_unreadable_file(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    target = tmp_path / "key.pem"
+    target.write_bytes(b"secret")
+    target.chmod(0)
+    with pytest.raises(FileReadError, match=r"key\.pem cannot be read \(Permission denied\)"):
+        read_regular_file(str(target))
