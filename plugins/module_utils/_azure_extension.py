@@ -13,10 +13,7 @@ certificate already changes with it.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
-import traceback
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import (
     INSTALL_METHODS,
@@ -29,39 +26,21 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
-    InvalidOption,
     delete_and_wait,
     get_or_none,
     put_and_wait,
 )
 
-try:
-    from cryptography import x509
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-except ImportError:
-    CRYPTOGRAPHY_IMPORT_ERROR: str | None = traceback.format_exc()
-    x509 = serialization = ExtendedKeyUsageOID = None
-
-    class _CryptographyMissingError(Exception):
-        """Placeholder: nothing here runs without cryptography (the module fails first)."""
-
-    InvalidSignature = UnsupportedAlgorithm = _CryptographyMissingError
-else:
-    CRYPTOGRAPHY_IMPORT_ERROR = None
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CertificateSet
 
 __all__ = [
-    "CRYPTOGRAPHY_IMPORT_ERROR",
-    "CertificateSet",
     "ExtensionFailed",
     "delete_extension",
     "extension_outcome",
     "failure_text",
     "get_extension",
     "list_extensions",
-    "load_certificates",
-    "names_host",
     "parse_update_tag",
     "plan_extensions",
     "put_extension",
@@ -77,128 +56,6 @@ class ExtensionFailed(AzureDockerHostError):
     def __init__(self, message: str, outcome: dict):
         super().__init__(message)
         self.outcome = outcome
-
-
-# -- certificates --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CertificateSet:
-    """The daemon's TLS material, read and checked; ``key_pem`` is secret and never shown."""
-
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes = field(repr=False)
-    ca_sha256: str
-    server_sha256: str
-    server_dns_names: tuple[str, ...]
-
-
-def _read(option: str, path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError as exc:
-        raise InvalidOption(option, f"file not found: {path}") from exc
-    except IsADirectoryError as exc:
-        raise InvalidOption(option, f"{path} is a directory, not a PEM file") from exc
-    except OSError as exc:
-        raise InvalidOption(option, f"cannot read {path}: {exc.strerror}") from exc
-
-
-def _spki(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _issued_by(cert, ca) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def _extension_value(cert, extension_class):
-    try:
-        return cert.extensions.get_extension_for_class(extension_class).value
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _load_cas(path: str) -> list:
-    try:
-        cas = x509.load_pem_x509_certificates(_read("ca_cert", path))
-    except ValueError as exc:
-        raise InvalidOption("ca_cert", f"{path} holds no PEM certificate") from exc
-    for ca in cas:
-        constraints = _extension_value(ca, x509.BasicConstraints)
-        if constraints is None or not constraints.ca:
-            raise InvalidOption("ca_cert", f"{path} holds a certificate that is not a CA (no basicConstraints CA:TRUE)")
-    return cas
-
-
-def _load_pair(cert_path: str, key_path: str):
-    try:
-        cert = x509.load_pem_x509_certificate(_read("server_cert", cert_path))
-    except ValueError as exc:
-        raise InvalidOption("server_cert", f"{cert_path} holds no PEM certificate") from exc
-    try:
-        key = serialization.load_pem_private_key(_read("server_key", key_path), password=None)
-    except TypeError as exc:
-        raise InvalidOption("server_key", f"{key_path} is encrypted; dockerd needs an unencrypted key") from exc
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise InvalidOption("server_key", f"{key_path} is not a PEM private key") from exc
-    if _spki(key.public_key()) != _spki(cert.public_key()):
-        raise InvalidOption("server_key", f"{key_path} is not the key of the certificate in {cert_path}")
-    return cert, key
-
-
-def load_certificates(
-    ca_path: str, cert_path: str, key_path: str, now: datetime.datetime | None = None
-) -> CertificateSet:
-    """Read and check the daemon's CA, certificate and key (as docker_tls_certs writes them).
-
-    Fails naming the option: missing or unreadable file, not PEM, encrypted key, a key that does not belong
-    to the certificate, a certificate the CA did not issue, an expired certificate, a client-only certificate.
-    Messages name paths, never contents.
-    """
-    now = now or datetime.datetime.now(datetime.UTC)
-    cas = _load_cas(ca_path)
-    cert, key = _load_pair(cert_path, key_path)
-    if not any(_issued_by(cert, ca) for ca in cas):
-        raise InvalidOption(
-            "server_cert",
-            f"{cert_path} was not issued by the CA in {ca_path}; clients trusting that CA would reject it",
-        )
-    # not_valid_after_utc exists from cryptography 42; the naive attribute (UTC) before it.
-    expires = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after.replace(tzinfo=datetime.UTC)
-    if expires <= now:
-        raise InvalidOption("server_cert", f"{cert_path} expired on {expires:%Y-%m-%d %H:%M} UTC")
-    usages = _extension_value(cert, x509.ExtendedKeyUsage)
-    if usages is not None and ExtendedKeyUsageOID.SERVER_AUTH not in usages:
-        raise InvalidOption(
-            "server_cert", f"{cert_path} is not a server certificate (extendedKeyUsage lacks serverAuth)"
-        )
-    sans = _extension_value(cert, x509.SubjectAlternativeName)
-    return CertificateSet(
-        ca_pem=b"".join(ca.public_bytes(serialization.Encoding.PEM) for ca in cas),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-        ca_sha256=hashlib.sha256(b"".join(ca.public_bytes(serialization.Encoding.DER) for ca in cas)).hexdigest(),
-        server_sha256=hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
-        server_dns_names=tuple(sans.get_values_for_type(x509.DNSName)) if sans is not None else (),
-    )
-
-
-def names_host(dns_names: tuple[str, ...], host: str) -> bool:
-    """Whether a certificate's DNS names cover ``host`` (one-label wildcards as TLS clients match them)."""
-    host = host.lower().rstrip(".")
-    for name in (n.lower().rstrip(".") for n in dns_names):
-        if name == host:
-            return True
-        if name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
-            return True
-    return False
 
 
 # -- the extension's plan ------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._install_script i
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import CertificateSet
+    from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CertificateSet
 
 __all__ = ["INSTALL_METHODS", "CustomScript", "DockerExtension", "InstallMethod"]
 

@@ -25,7 +25,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
     failure_text,
     get_extension,
     list_extensions,
-    names_host,
     plan_extensions,
     put_extension,
 )
@@ -65,6 +64,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import 
     put_vm,
     vm_id,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import names_host
 
 __all__ = [
     "Executor",

@@ -18,7 +18,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
     plan_credential,
     validate_cloud_environment,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import (
     CertificateSet,
     load_certificates,
 )

@@ -348,10 +348,8 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
     resolve_cloud,
     subscription_from_cli,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    ExtensionFailed,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CRYPTOGRAPHY_IMPORT_ERROR
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import ExtensionFailed
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan import (
     Executor,

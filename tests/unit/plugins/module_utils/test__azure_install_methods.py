@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import load_certificates
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import load_certificates
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import (
     INSTALL_METHODS,
     CustomScript,
