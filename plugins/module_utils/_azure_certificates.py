@@ -13,7 +13,6 @@ turns the answers into :class:`InvalidOption` errors that name it. Messages name
 from __future__ import annotations
 
 import datetime
-import hashlib
 from dataclasses import dataclass, field
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import FileReadError, read_regular_file
@@ -34,12 +33,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
     load_one_private_key,
     names_host,
 )
-
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-except ImportError:  # reported through CRYPTOGRAPHY_IMPORT_ERROR
-    x509 = serialization = None
 
 __all__ = ["CRYPTOGRAPHY_IMPORT_ERROR", "CertificateSet", "load_certificates", "names_host"]
 
@@ -65,15 +58,15 @@ def _read(option: str, path: str) -> bytes:
         raise InvalidOption(option, str(exc)) from exc
 
 
-def _load_cas(path: str) -> list:
+def _load_ca(path: str):
+    """The one CA certificate of ``path``: anything else in the file (an appended CA) fails, naming it."""
     try:
-        cas = x509.load_pem_x509_certificates(_read("ca_cert", path))
-    except ValueError as exc:
-        raise InvalidOption("ca_cert", f"{path} holds no PEM certificate") from exc
-    for ca in cas:
-        if not is_ca(ca):
-            raise InvalidOption("ca_cert", f"{path} holds a certificate that is not a CA (no basicConstraints CA:TRUE)")
-    return cas
+        ca = load_one_certificate(_read("ca_cert", path), what=path)
+    except PEMError as exc:
+        raise InvalidOption("ca_cert", str(exc)) from exc
+    if not is_ca(ca):
+        raise InvalidOption("ca_cert", f"{path} holds a certificate that is not a CA (no basicConstraints CA:TRUE)")
+    return ca
 
 
 def _load_pair(cert_path: str, key_path: str):
@@ -95,14 +88,15 @@ def load_certificates(
 ) -> CertificateSet:
     """Read and check the daemon's CA, certificate and key (as docker_tls_certs writes them).
 
-    Fails naming the option: missing or unreadable file, not one PEM block, encrypted key, a key that does
+    Each file must hold exactly one PEM block: a CA appended to ``ca_cert`` would otherwise be trusted by
+    the daemon. Fails naming the option: missing or unreadable file, not one PEM block, encrypted key, a key that does
     not belong to the certificate, a certificate the CA did not issue, an expired certificate, a
     client-only certificate.
     """
     now = now or datetime.datetime.now(datetime.UTC)
-    cas = _load_cas(ca_path)
+    ca = _load_ca(ca_path)
     cert, key = _load_pair(cert_path, key_path)
-    if not any(issued_by(cert, ca) for ca in cas):
+    if not issued_by(cert, ca):
         raise InvalidOption(
             "server_cert",
             f"{cert_path} was not issued by the CA in {ca_path}; clients trusting that CA would reject it",
@@ -117,14 +111,11 @@ def load_certificates(
         )
     dns_names, _ips = cert_sans(cert)
     return CertificateSet(
-        ca_pem=b"".join(cert_pem(ca) for ca in cas),
+        # Exactly the CA that signed the server certificate, re-encoded: nothing else from the file.
+        ca_pem=cert_pem(ca),
         cert_pem=cert_pem(cert),
         key_pem=key_pem(key),
-        ca_sha256=_bundle_sha256(cas),
+        ca_sha256=fingerprint(ca),
         server_sha256=fingerprint(cert),
         server_dns_names=dns_names,
     )
-
-
-def _bundle_sha256(cas: list) -> str:
-    return hashlib.sha256(b"".join(ca.public_bytes(serialization.Encoding.DER) for ca in cas)).hexdigest()

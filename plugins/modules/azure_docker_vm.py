@@ -168,8 +168,10 @@ options:
     type: str
   ca_cert:
     description:
-      - PEM file of the CA (or CAs) whose client certificates the daemon accepts, for example
+      - PEM file of the CA whose client certificates the daemon accepts, for example
         RV(dockerhost.azure.docker_tls_certs#module:ca_cert).
+      - It must hold exactly that one certificate (the CA that issued O(server_cert)) and nothing else; a file
+        with another PEM block (an appended CA, which the daemon would also trust) is refused.
       - Required with O(state=present).
     type: path
   server_cert:

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
 
 pytestmark = [pytest.mark.emulator, pytest.mark.slow]
 
@@ -15,6 +19,10 @@ def test_each_bad_input_fails_before_any_request(host):
     pair = host.server_cert("dh-bad")
     other = host.pki.server("other-host")
     good = host.args("dh-bad", pair)
+    # Issue 13 item 1: a foreign CA appended to ca.pem would be trusted by the daemon.
+    appended = host.work / "appended-ca.pem"
+    stranger = TestCA(str(host.work / "stranger"), name="Appended CA")
+    appended.write_bytes(Path(host.pki.cert_path).read_bytes() + Path(stranger.cert_path).read_bytes())
     cases = [
         ({"name": "bad_name"}, "name", "not a valid Linux VM name"),
         ({"name": "x" * 65}, "name", "not a valid Linux VM name"),
@@ -32,6 +40,7 @@ def test_each_bad_input_fails_before_any_request(host):
         ({"docker_port": 70000}, "docker_port", "1-65535"),
         ({"ca_cert": str(host.work / "missing-ca.pem")}, "ca_cert", "file not found"),
         ({"server_key": other.key}, "server_key", "is not the key of the certificate"),
+        ({"ca_cert": str(appended)}, "ca_cert", "holds 2 PEM blocks"),
         ({"ssh_public_keys": ["ssh-rsa AAAA"]}, "ssh_public_keys", "cannot be parsed"),
     ]
     results = host.run(*(host.task(dict(good, **over)) for over, _option, _message in cases)).results

@@ -46,7 +46,7 @@ def test_missing_and_unreadable_files_name_the_option(tls, tmp_path):
         ((str(tmp_path / "nope.pem"), tls["cert"], tls["key"]), "ca_cert", "file not found"),
         ((tls["ca"], str(tmp_path / "nope.pem"), tls["key"]), "server_cert", "file not found"),
         ((tls["ca"], tls["cert"], str(tmp_path)), "server_key", "is a directory"),
-        ((tls["key"], tls["cert"], tls["key"]), "ca_cert", "holds no PEM certificate"),
+        ((tls["key"], tls["cert"], tls["key"]), "ca_cert", "PRIVATE KEY block, not a certificate"),
         # The certificate library's own words: it says what the file holds instead.
         ((tls["ca"], tls["key"], tls["key"]), "server_cert", "PRIVATE KEY block, not a certificate"),
         ((tls["ca"], tls["cert"], tls["cert"]), "server_key", "holds a PEM CERTIFICATE block, not a private key"),
@@ -103,13 +103,29 @@ def test_expired_and_client_certificates(tls):
         load_certificates(tls["ca"], client.cert, client.key)
 
 
-def test_ca_bundle_is_accepted(tls, tmp_path):
-    other = TestCA(str(tmp_path / "other"), name="Next CA")
+def test_a_ca_file_with_more_than_the_ca_fails_naming_it(tls, tmp_path):
+    """Issue 13 item 1: a CA appended to ca.pem must not be shipped to (and trusted by) the daemon."""
+    other = TestCA(str(tmp_path / "other"), name="Appended CA")
     bundle = tmp_path / "bundle.pem"
     with open(tls["ca"], "rb") as first, open(other.cert_path, "rb") as second:
         bundle.write_bytes(first.read() + second.read())
-    certs = load_certificates(str(bundle), tls["cert"], tls["key"])
-    assert certs.ca_pem.count(b"BEGIN CERTIFICATE") == 2
+    with pytest.raises(InvalidOption, match=r"bundle\.pem holds 2 PEM blocks") as info:
+        load_certificates(str(bundle), tls["cert"], tls["key"])
+    assert info.value.option == "ca_cert"
+    trailing = tmp_path / "trailing.pem"
+    with open(tls["ca"], "rb") as first:
+        trailing.write_bytes(first.read() + b"junk after the certificate\n")
+    with pytest.raises(InvalidOption, match="outside its PEM block") as info:
+        load_certificates(str(trailing), tls["cert"], tls["key"])
+    assert info.value.option == "ca_cert"
+
+
+def test_exactly_the_signing_ca_is_shipped(tls):
+    with open(tls["ca"], "rb") as handle:
+        ca = x509.load_pem_x509_certificate(handle.read())
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    assert certs.ca_pem == ca.public_bytes(serialization.Encoding.PEM)
+    assert certs.ca_pem.count(b"BEGIN CERTIFICATE") == 1
 
 
 def test_names_host():
