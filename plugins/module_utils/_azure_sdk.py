@@ -59,8 +59,10 @@ __all__ = [
     "AzureDockerHostError",
     "Clients",
     "Deadline",
+    "DeadlineRetryPolicy",
     "FirstPollPolicy",
     "InvalidOption",
+    "RetryBeyondDeadline",
     "build_clients",
     "call",
     "delete_and_wait",
@@ -185,6 +187,46 @@ class Deadline:
         return self.remaining() <= 0
 
 
+class RetryBeyondDeadline(AzureDockerHostError):
+    """Azure asks to wait longer before the next try than the task has left (``call`` adds the action)."""
+
+    def __init__(self, status: int | None, wait: float, retry_after: bool, deadline: Deadline):
+        left = deadline.remaining()
+        if retry_after:
+            why = f"Azure throttled the request (HTTP {status}) and asks to retry in {wait:g}s"
+        else:
+            why = f"Azure answered HTTP {status}; the next retry would come in {wait:g}s"
+        super().__init__(
+            f"{why}, but only {left:.0f}s of wait_timeout ({deadline.seconds:g}s) are left; run the task again later",
+            status=status,
+        )
+
+    def during(self, action: str) -> AzureDockerHostError:
+        return AzureDockerHostError(f"{action}: {self.message}", status=self.status)
+
+
+class DeadlineRetryPolicy(RetryPolicy or object):
+    """azure-core's retry policy (429 and 5xx, honouring Retry-After), never sleeping past the deadline.
+
+    azure-core sleeps whatever Retry-After says (60 s, an hour) and only then checks its own timeout; here
+    a wait longer than what is left of wait_timeout fails at once, saying Azure throttled and for how long.
+    """
+
+    def __init__(self, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._deadline = deadline
+
+    def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
+        wait = self.get_retry_after(response) if response is not None else None
+        retry_after = wait is not None
+        if wait is None:
+            wait = self.get_backoff_time(settings)
+        if wait > self._deadline.remaining():
+            status = response.http_response.status_code if response is not None else None
+            raise RetryBeyondDeadline(status, wait, retry_after, self._deadline)
+        super().sleep(settings, transport, response)
+
+
 # -- SDK plumbing ----------------------------------------------------------------------------------------
 @dataclass
 class Clients:
@@ -197,7 +239,7 @@ class Clients:
 
 
 def build_clients(
-    credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], wait_timeout: float
+    credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], deadline: Deadline
 ) -> Clients:
     """Management clients aimed at ``resource_manager`` with our retry and polling settings.
 
@@ -212,8 +254,10 @@ def build_clients(
     from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 
     def options() -> dict[str, Any]:
-        # A fresh policy per client; its timeout bounds retries (and Retry-After sleeps) of one request.
-        policy = RetryPolicy(retry_total=_RETRY_TOTAL, retry_backoff_max=_RETRY_BACKOFF_MAX, timeout=wait_timeout)
+        # A fresh policy per client; no retry sleeps past the deadline (nor its timeout: one request's bound).
+        policy = DeadlineRetryPolicy(
+            deadline, retry_total=_RETRY_TOTAL, retry_backoff_max=_RETRY_BACKOFF_MAX, timeout=deadline.seconds
+        )
         return {
             "base_url": resource_manager,
             "credential_scopes": scopes,
@@ -229,7 +273,7 @@ def build_clients(
         compute=ComputeManagementClient(credential, subscription_id, **options()),
         subscription_id=subscription_id,
     )
-    warm.join(timeout=wait_timeout)  # one token request, not one per concurrent first call
+    warm.join(timeout=deadline.remaining())  # one token request, not one per concurrent first call
     return clients
 
 
@@ -303,6 +347,8 @@ def call(action: str, func: Callable[..., Any], *args: Any, deadline: Deadline, 
     while True:
         try:
             return func(*args, **kwargs)
+        except RetryBeyondDeadline as exc:
+            raise exc.during(action) from exc
         except AzureDockerHostError:
             raise
         except AzureError as exc:
@@ -330,6 +376,8 @@ def wait_for(action: str, poller: Any, deadline: Deadline) -> Any:
     """Wait for a long-running operation, never past the deadline."""
     try:
         result = poller.result(timeout=deadline.remaining())
+    except RetryBeyondDeadline as exc:  # a throttled status check
+        raise exc.during(action) from exc
     except AzureError as exc:
         raise _translate(exc, action) from exc
     if not poller.done():

@@ -455,7 +455,7 @@ def main() -> None:
         cloud = resolve_cloud(request.cloud_environment, timeout=min(30.0, deadline.remaining()))
         subscription = request.credential.subscription_id or subscription_from_cli()
         credential = build_credential(request.credential, cloud)
-        clients = build_clients(credential, subscription, cloud.resource_manager, cloud.scopes, request.wait_timeout)
+        clients = build_clients(credential, subscription, cloud.resource_manager, cloud.scopes, deadline)
         host = DockerHostVM(module, request, clients, deadline)
         result = host.run()
     except ExtensionFailed as exc:

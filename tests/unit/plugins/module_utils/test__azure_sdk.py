@@ -14,7 +14,9 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
+    DeadlineRetryPolicy,
     FirstPollPolicy,
+    RetryBeyondDeadline,
     call,
     delete_and_wait,
     first_poll_times,
@@ -260,3 +262,46 @@ def test_first_poll_policy_waits_the_answer_retry_after_once():
     (_put, _put_at), (_first, first_at), (_second, second_at) = policy.next.sent
     assert first_at - started >= 1.0  # held until the PUT's Retry-After had passed
     assert second_at - first_at < 0.5  # later polls are azure-core's: not held again
+
+
+# -- no retry waits past the deadline (issue 13 item 5) ---------------------------------------------
+class _Transport:
+    def __init__(self):
+        self.slept = []
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+def _throttled(seconds, status=429):
+    http_response = type("R", (), {"status_code": status, "headers": {"Retry-After": str(seconds)}})()
+    return type("PipelineResponse", (), {"http_response": http_response})()
+
+
+def test_a_retry_after_longer_than_what_is_left_fails_at_once():
+    policy = DeadlineRetryPolicy(Deadline(8), retry_total=6)
+    transport = _Transport()
+    with pytest.raises(RetryBeyondDeadline) as info:
+        policy.sleep(policy.configure_retries({}), transport, _throttled(60))
+    assert transport.slept == []  # not one second waited
+    message = info.value.during("create network security group 'a-nsg'").message
+    assert message.startswith("create network security group 'a-nsg': Azure throttled the request (HTTP 429)")
+    assert "retry in 60s" in message
+    assert "wait_timeout (8s)" in message
+    assert info.value.status == 429
+
+
+def test_a_retry_after_within_the_deadline_is_waited():
+    policy = DeadlineRetryPolicy(Deadline(30), retry_total=6)
+    transport = _Transport()
+    policy.sleep(policy.configure_retries({}), transport, _throttled(2))
+    assert transport.slept == [2]
+
+
+def test_call_names_the_action_when_azure_throttles_beyond_the_deadline():
+    def throttled():
+        raise RetryBeyondDeadline(429, 3600, True, Deadline(5))
+
+    with pytest.raises(AzureDockerHostError, match=r"^read x: Azure throttled .* retry in 3600s") as info:
+        call("read x", throttled, deadline=Deadline(5))
+    assert info.value.status == 429
