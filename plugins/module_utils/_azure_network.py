@@ -62,9 +62,9 @@ VNET_PREFIX = "10.0.0.0/16"
 SUBNET_NAME = "default"
 SUBNET_PREFIX = "10.0.0.0/24"
 _ANYWHERE_WORDS = {"*", "any", "internet"}
-_DNS_LABEL_RE = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
+_DNS_LABEL_RE = re.compile(r"[a-z][a-z0-9-]{1,61}[a-z0-9]")
 _SUBNET_ID_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
+    r"/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.Network/virtualNetworks/[^/\s]+/subnets/[^/\s]+",
     re.IGNORECASE,
 )
 
@@ -197,7 +197,7 @@ def validate_dns_label(label: str | None, name: str) -> str:
     """The public IP's DNS label, by default the VM name in lower case."""
     option = "dns_label" if label is not None else "name"
     value = label if label is not None else name.lower()
-    if not _DNS_LABEL_RE.match(value):
+    if not _DNS_LABEL_RE.fullmatch(value):
         raise InvalidOption(
             option,
             f"{value!r} is not a valid DNS label: 3-63 lower-case letters, digits and hyphens, starting with a letter "
@@ -207,7 +207,7 @@ def validate_dns_label(label: str | None, name: str) -> str:
 
 
 def validate_subnet_id(subnet_id: str | None) -> str | None:
-    if subnet_id is not None and not _SUBNET_ID_RE.match(subnet_id):
+    if subnet_id is not None and not _SUBNET_ID_RE.fullmatch(subnet_id):
         raise InvalidOption(
             "subnet_id",
             "must be a subnet resource id: /subscriptions/S/resourceGroups/G/providers/Microsoft.Network/"

@@ -11,6 +11,7 @@ it (plan, executor, result) reads the request, never the raw parameters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,30 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import 
     validate_vm_size,
 )
 
-__all__ = ["Request", "build_request"]
+__all__ = ["Request", "build_request", "refuse_control_characters"]
+
+# Whitespace in these is normalised on purpose (a pasted .pub file ends in a newline); the password has
+# its own rule, whose message never repeats it; tags are checked by validate_tags.
+_NORMALISED = frozenset({"ssh_public_keys", "admin_password", "tags"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def refuse_control_characters(params: dict) -> None:
+    """No option value (nor list item) holds a control character: no Azure name, id, region or path does.
+
+    A trailing newline (from a file, a YAML block scalar, a registered stdout) passes every ``^...$`` check
+    made with ``re.match``; it is refused here first, for every option, without repeating the value.
+    """
+    for option, value in params.items():
+        if option in _NORMALISED or option.startswith("_"):
+            continue
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str) and (found := _CONTROL.search(item)):
+                where = "ends with" if found.start() == len(item) - 1 else "contains"
+                raise InvalidOption(
+                    option, f"{where} a control character ({found.group()!r}); remove it (a trailing newline?)"
+                )
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,7 @@ class Request:
 
 def build_request(params: dict) -> Request:
     """Every input check, before any request; raises InvalidOption naming the option."""
+    refuse_control_characters(params)
     common = {
         "credential": plan_credential(params),
         "cloud_environment": validate_cloud_environment(params["cloud_environment"]),

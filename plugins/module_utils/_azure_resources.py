@@ -64,8 +64,8 @@ class Step:
 
 
 # -- names, ids, locations, tags -----------------------------------------------------------------------
-_RG_RE = re.compile(r"^[-\w.()]{1,90}$")
-_LOCATION_RE = re.compile(r"^[a-z0-9]+$")
+_RG_RE = re.compile(r"[-\w.()]{1,90}")
+_LOCATION_RE = re.compile(r"[a-z0-9]+")
 
 
 def arm_id(subscription: str, resource_group: str, provider: str, *parts: str) -> str:
@@ -87,13 +87,13 @@ def validate_location(location: str | None) -> str | None:
     if location is None:
         return None
     key = location_key(location)
-    if not _LOCATION_RE.match(key):
+    if not _LOCATION_RE.fullmatch(key):
         raise InvalidOption("location", f"{location!r} is not an Azure region name such as 'westeurope'")
     return key
 
 
 def validate_resource_group(name: str) -> str:
-    if not _RG_RE.match(name) or name.endswith("."):
+    if not _RG_RE.fullmatch(name) or name.endswith("."):
         raise InvalidOption(
             "resource_group",
             f"{name!r} is not a valid resource group name: 1-90 letters, digits, '_', '-', '.', '(' or ')', "

@@ -58,9 +58,9 @@ __all__ = [
 DEFAULT_IMAGE = "Canonical:ubuntu-24_04-lts:server:latest"
 OS_DISK_TYPE = "StandardSSD_LRS"
 
-_VM_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
-_USERNAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_VM_SIZE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_VM_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
+_USERNAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_VM_SIZE_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 # Azure refuses these Linux admin user names (documented list, compared without case).
 RESERVED_USERNAMES = frozenset(
     (
@@ -82,7 +82,7 @@ _SSH_KEY_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-n
 # -- input ---------------------------------------------------------------------------------------------
 def validate_vm_name(name: str) -> str:
     """Also the Linux computer name and the stem of the network resources' names."""
-    if not _VM_NAME_RE.match(name) or name.isdigit():
+    if not _VM_NAME_RE.fullmatch(name) or name.isdigit():
         raise InvalidOption(
             "name",
             f"{name!r} is not a valid Linux VM name: 1-64 letters, digits and hyphens, starting and ending with a "
@@ -92,7 +92,7 @@ def validate_vm_name(name: str) -> str:
 
 
 def validate_vm_size(size: str) -> str:
-    if not _VM_SIZE_RE.match(size):
+    if not _VM_SIZE_RE.fullmatch(size):
         raise InvalidOption("vm_size", f"{size!r} is not a VM size name such as Standard_B2s")
     return size
 
@@ -100,7 +100,7 @@ def validate_vm_size(size: str) -> str:
 def validate_admin_username(username: str) -> str:
     if not 1 <= len(username) <= 64:
         raise InvalidOption("admin_username", "must be 1-64 characters")
-    if not _USERNAME_RE.match(username):
+    if not _USERNAME_RE.fullmatch(username):
         raise InvalidOption(
             "admin_username",
             f"{username!r} may only contain letters, digits, '_' and '-', and must not start with a digit or '-'",

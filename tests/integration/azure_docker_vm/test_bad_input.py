@@ -64,3 +64,35 @@ def test_a_refused_password_is_never_repeated(host):
     assert refused not in str(result)
     assert refused not in run.output
     assert host.requests() == []
+
+
+def test_a_trailing_newline_in_any_string_option_fails_before_any_request(host):
+    """Issue 13 item 7: resource_group "rg\n" created a group and a whole VM."""
+    pair = host.server_cert("dh-nl")
+    good = host.args("dh-nl", pair, dns_label="dh-nl", subnet_id=None)
+    env = host.emulator.env()
+    options = {
+        "resource_group": good["resource_group"],
+        "name": good["name"],
+        "location": good["location"],
+        "dns_label": "dh-nl",
+        "admin_username": "azureuser",
+        "vm_size": "Standard_B2s",
+        "image": "Canonical:ubuntu-24_04-lts:server:latest",
+        "subscription_id": env["AZURE_SUBSCRIPTION_ID"],
+        "tenant": env["AZURE_TENANT"],
+        "client_id": env["AZURE_CLIENT_ID"],
+        "cloud_environment": "AzureCloud",
+        "ca_cert": good["ca_cert"],
+        "allowed_cidrs": ["203.0.113.7/32"],
+    }
+    tasks = []
+    for option, value in options.items():
+        broken = [f"{value[0]}\n"] if isinstance(value, list) else f"{value}\n"
+        tasks.append(host.task(dict(good, **{option: broken})))
+    results = host.run(*tasks).results
+    for option, result in zip(options, results, strict=True):
+        assert result.get("failed"), (option, result)
+        assert result.get("option") == option, (option, result["msg"])
+        assert "control character" in result["msg"], (option, result["msg"])
+    assert host.requests() == []

@@ -267,3 +267,12 @@ def test_every_security_rule_is_one_row():
     assert [(r.name, r.priority, r.port) for r in SECURITY_RULES] == [(SSH_RULE, 1000, 22), (DOCKER_RULE, 1010, None)]
     rules = wanted_security_rules(["10.1.0.0/16"], 4243)
     assert [r["properties"]["destinationPortRange"] for r in rules] == ["22", "4243"]
+
+
+def test_a_trailing_newline_is_refused():
+    with pytest.raises(InvalidOption):
+        validate_dns_label("dh1\n", "dh1")
+    with pytest.raises(InvalidOption):
+        validate_subnet_id(
+            f"/subscriptions/{SUB}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/s\n"
+        )

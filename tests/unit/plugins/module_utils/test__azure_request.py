@@ -91,3 +91,33 @@ def test_mismatched_key_names_server_key(params, test_ca):
 def test_absent_needs_no_certificates_or_login(params):
     params.update(state="absent", ca_cert=None, server_cert=None, server_key=None, ssh_public_keys=None)
     assert build_request(params).certs is None
+
+
+# -- a trailing newline passes every ^...$ check made with re.match (issue 13 item 7) -----------------
+# Options that normalise whitespace on purpose: keys are re-joined (a pasted .pub file ends in a newline),
+# and the password is checked by its own rule, whose message never repeats it.
+NORMALISED = {"ssh_public_keys"}
+
+
+def string_options():
+    return sorted(
+        name
+        for name, spec in argument_spec().items()
+        if spec["type"] in ("str", "path", "list") and not spec.get("choices") and name not in NORMALISED
+    )
+
+
+@pytest.mark.parametrize("option", string_options())
+def test_every_string_option_refuses_a_trailing_newline(params, option):
+    value = params[option] if params[option] is not None else "x"
+    value = [f"{value[0]}\n", *value[1:]] if isinstance(value, list) else f"{value}\n"
+    params[option] = value
+    with pytest.raises(InvalidOption) as info:
+        build_request(params)
+    assert info.value.option == option
+    assert "\n" not in str(info.value).split(": ", 1)[0]
+
+
+def test_the_option_list_covers_the_names_from_the_issue():
+    assert {"resource_group", "name", "dns_label", "admin_username", "location", "vm_size"} <= set(string_options())
+    assert {"subscription_id", "tenant"} <= set(string_options())

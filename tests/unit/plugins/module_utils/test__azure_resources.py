@@ -91,3 +91,10 @@ def test_resource_group_plan():
     assert step.body == {"location": "westeurope", "tags": {"a": "b", OWNER_TAG: "vm"}}
     with pytest.raises(InvalidOption, match="location"):
         plan_resource_group(None, "g", None, None, "vm")
+
+
+def test_a_trailing_newline_is_refused():
+    with pytest.raises(InvalidOption, match="resource_group"):
+        validate_resource_group("rg\n")
+    with pytest.raises(InvalidOption, match="location"):
+        validate_location("westeurope\n")

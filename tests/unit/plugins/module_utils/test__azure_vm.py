@@ -253,3 +253,12 @@ def test_failed_vm_is_put_again():
     actual = as_azure_returns(plan_vm(None, spec()))
     actual["properties"]["provisioningState"] = "Failed"
     assert plan_vm(actual, spec()).reasons == ["provisioning_state"]
+
+
+@pytest.mark.parametrize(
+    ("validate", "value"),
+    [(validate_vm_name, "web\n"), (validate_vm_size, "Standard_B2s\n"), (validate_admin_username, "azureuser\n")],
+)
+def test_a_trailing_newline_is_refused(validate, value):
+    with pytest.raises(InvalidOption):
+        validate(value)
