@@ -308,6 +308,9 @@ def plan_vm(actual: dict | None, spec: VmSpec) -> Step:
         after["image"] = before["image"]
     if same_id(before["network_interface_id"], spec.nic_id):
         after["network_interface_id"] = before["network_interface_id"]
+    # Azure compares VM sizes without case (and answers in its own spelling): the same size is no change.
+    if (before["vm_size"] or "").lower() == spec.vm_size.lower():
+        after["vm_size"] = before["vm_size"]
     # Azure keeps what it was created with; changing these means a new VM.
     fixed = {
         "location": "location",
@@ -333,7 +336,7 @@ def plan_vm(actual: dict | None, spec: VmSpec) -> Step:
     body.pop("resources", None)  # the VM's extensions are read-only here
     body_props = body.setdefault("properties", {})
     body_props.pop("instanceView", None)
-    body_props.setdefault("hardwareProfile", {})["vmSize"] = spec.vm_size
+    body_props.setdefault("hardwareProfile", {})["vmSize"] = after["vm_size"]
     body["tags"] = tags
     reasons = [key for key in ("vm_size", "tags") if before[key] != after[key]]
     if props.get("provisioningState") == "Failed":

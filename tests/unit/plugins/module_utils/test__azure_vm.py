@@ -227,6 +227,18 @@ def test_size_and_tags_are_updated_in_place():
     assert "resources" not in step.body  # extensions are not part of a VM PUT
 
 
+def test_a_size_in_other_case_is_the_same_size():
+    """Issue 13 item 8: Azure compares sizes without case; standard_b2s sent a VM PUT every run."""
+    actual = as_azure_returns(plan_vm(None, spec()))
+    actual["properties"]["hardwareProfile"]["vmSize"] = "Standard_B2s"  # Azure's spelling
+    step = plan_vm(actual, spec(vm_size="standard_b2s"))
+    assert step.action == "none", step.reasons
+    assert step.after["vm_size"] == "Standard_B2s"  # the diff shows no change
+    assert step.body["properties"]["hardwareProfile"]["vmSize"] == "Standard_B2s"
+    resized = plan_vm(actual, spec(vm_size="standard_d2s_v5"))
+    assert resized.reasons == ["vm_size"]
+
+
 @pytest.mark.parametrize(
     ("over", "named"),
     [
