@@ -1,19 +1,19 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Docker host's network: security group, public IP, virtual network and NIC.
+"""The Docker host's network: one table of resource types; the public IP, virtual network and NIC.
 
 This file is private to the dockerhost.azure collection; it has no compatibility promise.
 
-Input checks (CIDRs, port, DNS label, subnet id) and ``plan_*`` functions are pure: an existing
+Input checks (DNS label, subnet id) and ``plan_*`` functions are pure: an existing
 resource (REST dict, or ``None``) plus what is wanted gives a :class:`Step`. Updates are GET-modify-PUT
-of the resource as read, so properties the module does not manage (other security rules, other subnets)
-are kept. The SDK calls at the end are one line each over ``_azure_sdk``.
+of the resource as read, so properties the module does not manage (other subnets, IP configurations)
+are kept. The security group has its own file (``_azure_security_group``). The SDK calls at the end
+are one line each over ``_azure_sdk``, driven by the :data:`NETWORK_RESOURCES` row.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -34,34 +34,25 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
 )
 
 __all__ = [
-    "DOCKER_PLAIN_HTTP_PORT",
-    "DOCKER_RULE",
     "NETWORK_RESOURCES",
-    "SECURITY_RULES",
-    "SSH_RULE",
     "NetworkIds",
     "NetworkNames",
     "NetworkResource",
-    "SecurityRule",
+    "check_location",
     "delete_network_resource",
+    "finish_update",
     "get_network_resource",
     "plan_network_interface",
     "plan_public_ip",
-    "plan_security_group",
     "plan_virtual_network",
     "put_network_resource",
-    "validate_allowed_cidrs",
     "validate_dns_label",
-    "validate_docker_port",
     "validate_subnet_id",
-    "wanted_security_rules",
 ]
 
-DOCKER_PLAIN_HTTP_PORT = 2375  # Docker's unencrypted, unauthenticated port: never opened
 VNET_PREFIX = "10.0.0.0/16"
 SUBNET_NAME = "default"
 SUBNET_PREFIX = "10.0.0.0/24"
-_ANYWHERE_WORDS = {"*", "any", "internet"}
 _DNS_LABEL_RE = re.compile(r"[a-z][a-z0-9-]{1,61}[a-z0-9]")
 _SUBNET_ID_RE = re.compile(
     r"/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.Network/virtualNetworks/[^/\s]+/subnets/[^/\s]+",
@@ -102,97 +93,7 @@ NETWORK_RESOURCES = {
 }
 
 
-@dataclass(frozen=True)
-class SecurityRule:
-    """One inbound rule of the security group: a row of :data:`SECURITY_RULES`."""
-
-    name: str
-    priority: int
-    port: int | None  # None: the docker_port option
-    what: str
-
-    def body(self, allowed_cidrs: list[str], docker_port: int) -> dict:
-        """The rule as Azure takes it: TCP to ``port`` from ``allowed_cidrs`` only."""
-        props = {
-            "description": f"{self.what} (managed by dockerhost.azure)",
-            "priority": self.priority,
-            "direction": "Inbound",
-            "access": "Allow",
-            "protocol": "Tcp",
-            "sourcePortRange": "*",
-            "destinationPortRange": str(docker_port if self.port is None else self.port),
-            "destinationAddressPrefix": "*",
-        }
-        if len(allowed_cidrs) == 1:
-            props["sourceAddressPrefix"] = allowed_cidrs[0]
-        else:
-            props["sourceAddressPrefixes"] = list(allowed_cidrs)
-        return {"name": self.name, "properties": props}
-
-
-SSH_RULE = "dockerhost-ssh"
-DOCKER_RULE = "dockerhost-docker-tls"
-SECURITY_RULES = (
-    SecurityRule(SSH_RULE, 1000, 22, "SSH"),
-    SecurityRule(DOCKER_RULE, 1010, None, "Docker API over mutual TLS"),
-)
-
-
 # -- input ---------------------------------------------------------------------------------------------
-def validate_allowed_cidrs(cidrs: list[str] | None, allow_from_anywhere: bool) -> list[str]:
-    """Canonical source prefixes for the security rules; the open internet only when explicitly allowed."""
-    if not cidrs:
-        if allow_from_anywhere:
-            return ["*"]
-        raise InvalidOption(
-            "allowed_cidrs",
-            "is required: list the client networks allowed to reach SSH and the Docker port (e.g. 203.0.113.7/32); "
-            "opening them to the internet needs allow_from_anywhere=true",
-        )
-    networks = []
-    anywhere = False
-    for raw in cidrs:
-        text = str(raw).strip()
-        if text.lower() in _ANYWHERE_WORDS:
-            anywhere = True
-            continue
-        try:
-            network = ipaddress.ip_network(text, strict=True)
-        except ValueError as exc:
-            if "has host bits set" in str(exc):
-                fixed = ipaddress.ip_network(text, strict=False)
-                raise InvalidOption("allowed_cidrs", f"{text!r} has host bits set; did you mean {fixed}?") from exc
-            raise InvalidOption("allowed_cidrs", f"{text!r} is not an IPv4/IPv6 address or CIDR") from exc
-        networks.append(network)
-    # 0.0.0.0/0, ::/0, or pieces that add up to the whole address space (0.0.0.0/1 + 128.0.0.0/1).
-    for version in (4, 6):
-        collapsed = list(ipaddress.collapse_addresses(n for n in networks if n.version == version))
-        if any(n.prefixlen == 0 for n in collapsed):
-            anywhere = True
-    if anywhere and not allow_from_anywhere:
-        raise InvalidOption(
-            "allowed_cidrs",
-            "opens SSH and the Docker API to the whole internet ('*', 'Internet', 'Any' or 0.0.0.0/0); anyone "
-            "reaching the Docker port gets root on the VM if TLS is ever misconfigured. Set allow_from_anywhere=true "
-            "to accept that",
-        )
-    if anywhere:
-        return ["*"]
-    return sorted({str(n) for n in networks})
-
-
-def validate_docker_port(port: int) -> int:
-    if not 1 <= port <= 65535:
-        raise InvalidOption("docker_port", f"{port} is not a TCP port (1-65535)")
-    if port == DOCKER_PLAIN_HTTP_PORT:
-        raise InvalidOption(
-            "docker_port", "2375 is Docker's plain-HTTP port and is never opened; use 2376 (TLS) or another port"
-        )
-    if port == 22:
-        raise InvalidOption("docker_port", "22 is the SSH port of the VM")
-    return port
-
-
 def validate_dns_label(label: str | None, name: str) -> str:
     """The public IP's DNS label, by default the VM name in lower case."""
     option = "dns_label" if label is not None else "name"
@@ -261,7 +162,7 @@ class NetworkIds:
 
 
 # -- shared plan helpers -------------------------------------------------------------------------------
-def _check_location(label: str, name: str, actual: dict, location: str) -> None:
+def check_location(label: str, name: str, actual: dict, location: str) -> None:
     if location_key(actual.get("location")) != location:
         raise AzureDockerHostError(
             f"location: {label} {name!r} exists in {actual.get('location')!r}, not {location!r}; Azure cannot move it "
@@ -273,73 +174,11 @@ def _failed(actual: dict) -> bool:
     return (actual.get("properties") or {}).get("provisioningState") == "Failed"
 
 
-def _finish(resource: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
+def finish_update(resource: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
     reasons = [key for key in after if before.get(key) != after.get(key)]
     if _failed(actual):
         reasons.append("provisioning_state")  # a failed earlier run: PUT again to converge
     return Step(resource, name, "update" if reasons else "none", before=before, after=after, body=body, reasons=reasons)
-
-
-# -- network security group ----------------------------------------------------------------------------
-def wanted_security_rules(allowed_cidrs: list[str], docker_port: int) -> list[dict]:
-    """Inbound SSH and Docker-TLS rules from ``allowed_cidrs`` only; nothing else is opened."""
-    return [rule.body(allowed_cidrs, docker_port) for rule in SECURITY_RULES]
-
-
-def _rule_state(rule: dict | None) -> dict | None:
-    """The managed facts of one security rule, normalised (Azure echoes single vs list prefixes as sent)."""
-    if rule is None:
-        return None
-    props = rule.get("properties") or {}
-    prefixes = props.get("sourceAddressPrefixes") or [props.get("sourceAddressPrefix")]
-    ports = props.get("destinationPortRanges") or [props.get("destinationPortRange")]
-    return {
-        "priority": props.get("priority"),
-        "direction": props.get("direction"),
-        "access": props.get("access"),
-        "protocol": props.get("protocol"),
-        "destination_ports": sorted(str(p) for p in ports if p),
-        "sources": sorted(str(s) for s in prefixes if s),
-    }
-
-
-def _rules_by_name(resource: dict | None) -> dict[str, dict]:
-    return {r.get("name", "").lower(): r for r in ((resource or {}).get("properties") or {}).get("securityRules") or []}
-
-
-def plan_security_group(
-    actual: dict | None,
-    *,
-    ids: NetworkIds,
-    location: str,
-    allowed_cidrs: list[str],
-    docker_port: int,
-    tags: dict[str, str] | None,
-    vm_name: str,
-) -> Step:
-    wanted = wanted_security_rules(allowed_cidrs, docker_port)
-    after = {
-        "location": location,
-        "security_rules": {r["name"]: _rule_state(r) for r in wanted},
-        "tags": wanted_tags(actual, tags, vm_name),
-    }
-    name = ids.names.name("network_security_group")
-    if actual is None:
-        body = {"location": location, "tags": after["tags"], "properties": {"securityRules": wanted}}
-        return Step("network_security_group", name, "create", before=None, after=after, body=body)
-    _check_location(NETWORK_RESOURCES["network_security_group"].label, name, actual, location)
-    existing = _rules_by_name(actual)
-    before = {
-        "location": location_key(actual.get("location")),
-        "security_rules": {r["name"]: _rule_state(existing.get(r["name"].lower())) for r in wanted},
-        "tags": dict(actual.get("tags") or {}),
-    }
-    body = copy.deepcopy(actual)
-    ours = {r["name"].lower() for r in wanted}
-    others = [r for key, r in existing.items() if key not in ours]
-    body.setdefault("properties", {})["securityRules"] = others + wanted
-    body["tags"] = after["tags"]
-    return _finish("network_security_group", name, actual, before=before, after=after, body=body)
 
 
 # -- public IP -----------------------------------------------------------------------------------------
@@ -384,7 +223,7 @@ def plan_public_ip(
             },
         }
         return Step("public_ip", name, "create", before=None, after=after, body=body)
-    _check_location(NETWORK_RESOURCES["public_ip"].label, name, actual, location)
+    check_location(NETWORK_RESOURCES["public_ip"].label, name, actual, location)
     before = _public_ip_state(actual)
     if (before["sku"] or "").lower() != "standard":
         raise AzureDockerHostError(
@@ -398,7 +237,7 @@ def plan_public_ip(
     dns["domainNameLabel"] = dns_label
     props["dnsSettings"] = dns
     body["tags"] = after["tags"]
-    return _finish("public_ip", name, actual, before=before, after=after, body=body)
+    return finish_update("public_ip", name, actual, before=before, after=after, body=body)
 
 
 # -- virtual network -----------------------------------------------------------------------------------
@@ -418,7 +257,7 @@ def plan_virtual_network(
             },
         }
         return Step("virtual_network", name, "create", before=None, after=after, body=body)
-    _check_location(NETWORK_RESOURCES["virtual_network"].label, name, actual, location)
+    check_location(NETWORK_RESOURCES["virtual_network"].label, name, actual, location)
     subnets = {s.get("name", "").lower() for s in (actual.get("properties") or {}).get("subnets") or []}
     if SUBNET_NAME not in subnets:
         raise AzureDockerHostError(
@@ -431,7 +270,7 @@ def plan_virtual_network(
     }
     body = copy.deepcopy(actual)
     body["tags"] = after["tags"]
-    return _finish("virtual_network", name, actual, before=before, after=after, body=body)
+    return finish_update("virtual_network", name, actual, before=before, after=after, body=body)
 
 
 # -- network interface ---------------------------------------------------------------------------------
@@ -483,7 +322,7 @@ def plan_network_interface(
             "properties": {"ipConfigurations": [config], "networkSecurityGroup": {"id": after["security_group_id"]}},
         }
         return Step("network_interface", name, "create", before=None, after=after, body=body)
-    _check_location(NETWORK_RESOURCES["network_interface"].label, name, actual, location)
+    check_location(NETWORK_RESOURCES["network_interface"].label, name, actual, location)
     before = _nic_state(actual)
     # ARM ids compare case-insensitively: show the actual spelling when they are the same resource.
     for key in ("subnet_id", "public_ip_id", "security_group_id"):
@@ -499,7 +338,7 @@ def plan_network_interface(
         props["ipConfigurations"] = [config]
     props["networkSecurityGroup"] = {"id": after["security_group_id"]}
     body["tags"] = after["tags"]
-    return _finish("network_interface", name, actual, before=before, after=after, body=body)
+    return finish_update("network_interface", name, actual, before=before, after=after, body=body)
 
 
 # -- SDK -----------------------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network im
     get_network_resource,
     plan_network_interface,
     plan_public_ip,
-    plan_security_group,
     plan_virtual_network,
     put_network_resource,
 )
@@ -56,6 +55,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     run_concurrently,
     settled,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_security_group import plan_security_group
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
     VmSpec,
     delete_vm,

@@ -29,9 +29,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_me
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
     NetworkNames,
-    validate_allowed_cidrs,
     validate_dns_label,
-    validate_docker_port,
     validate_subnet_id,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
@@ -40,6 +38,10 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources 
     validate_tags,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_security_group import (
+    validate_allowed_cidrs,
+    validate_docker_port,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
     Image,
     parse_image,
