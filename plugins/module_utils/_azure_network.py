@@ -1,138 +1,104 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Docker host's network: security group, public IP, virtual network and NIC.
+"""The Docker host's network: one table of resource types; the public IP, virtual network and NIC.
 
 This file is private to the dockerhost.azure collection; it has no compatibility promise.
 
-Input checks (CIDRs, port, DNS label, subnet id) and ``plan_*`` functions are pure: an existing
+Input checks (DNS label, subnet id) and ``plan_*`` functions are pure: an existing
 resource (REST dict, or ``None``) plus what is wanted gives a :class:`Step`. Updates are GET-modify-PUT
-of the resource as read, so properties the module does not manage (other security rules, other subnets)
-are kept. The SDK calls at the end are one line each over ``_azure_sdk``.
+of the resource as read, so properties the module does not manage (other subnets, IP configurations)
+are kept. The security group has its own file (``_azure_security_group``). The SDK calls at the end
+are one line each over ``_azure_sdk``, driven by the :data:`NETWORK_RESOURCES` row.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
 import re
 from dataclasses import dataclass
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
+    Step,
+    arm_id,
+    location_key,
+    same_id,
+    wanted_tags,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
-    arm_id,
     delete_and_wait,
     get_or_none,
-    location_key,
     put_and_wait,
-    same_id,
-    wanted_tags,
 )
 
 __all__ = [
-    "DOCKER_PLAIN_HTTP_PORT",
-    "DOCKER_RULE",
-    "SSH_RULE",
+    "NETWORK_RESOURCES",
+    "NetworkIds",
     "NetworkNames",
+    "NetworkResource",
+    "check_location",
     "delete_network_resource",
+    "finish_update",
     "get_network_resource",
     "plan_network_interface",
     "plan_public_ip",
-    "plan_security_group",
     "plan_virtual_network",
     "put_network_resource",
-    "validate_allowed_cidrs",
     "validate_dns_label",
-    "validate_docker_port",
     "validate_subnet_id",
-    "wanted_security_rules",
 ]
 
-DOCKER_PLAIN_HTTP_PORT = 2375  # Docker's unencrypted, unauthenticated port: never opened
-SSH_RULE = "dockerhost-ssh"
-DOCKER_RULE = "dockerhost-docker-tls"
-_RULE_PRIORITIES = {SSH_RULE: 1000, DOCKER_RULE: 1010}
 VNET_PREFIX = "10.0.0.0/16"
 SUBNET_NAME = "default"
 SUBNET_PREFIX = "10.0.0.0/24"
-_ANYWHERE_WORDS = {"*", "any", "internet"}
-_DNS_LABEL_RE = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
+_DNS_LABEL_RE = re.compile(r"[a-z][a-z0-9-]{1,61}[a-z0-9]")
 _SUBNET_ID_RE = re.compile(
-    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+$",
+    r"/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.Network/virtualNetworks/[^/\s]+/subnets/[^/\s]+",
     re.IGNORECASE,
 )
-_ARM_TYPES = {
-    "network_security_group": "networkSecurityGroups",
-    "public_ip": "publicIPAddresses",
-    "virtual_network": "virtualNetworks",
-    "network_interface": "networkInterfaces",
+
+
+@dataclass(frozen=True)
+class NetworkResource:
+    """One network resource type the module makes for a VM: a row of :data:`NETWORK_RESOURCES`."""
+
+    key: str  # what results, diffs and plans call it
+    label: str  # what messages call it
+    arm_type: str  # Microsoft.Network/<arm_type>
+    operations: str  # the NetworkManagementClient attribute
+    suffix: str  # named <vm><suffix>
+    max_name: int  # Azure's name length limit
+
+
+# In the order results list them; the plan decides what depends on what.
+NETWORK_RESOURCES = {
+    row.key: row
+    for row in (
+        NetworkResource(
+            "network_security_group",
+            "network security group",
+            "networkSecurityGroups",
+            "network_security_groups",
+            "-nsg",
+            80,
+        ),
+        NetworkResource("public_ip", "public IP address", "publicIPAddresses", "public_ip_addresses", "-ip", 80),
+        NetworkResource("virtual_network", "virtual network", "virtualNetworks", "virtual_networks", "-vnet", 64),
+        NetworkResource(
+            "network_interface", "network interface", "networkInterfaces", "network_interfaces", "-nic", 80
+        ),
+    )
 }
-# Azure's name limits for what the module names after the VM.
-_NAME_LIMITS = {"virtual network": 64, "network security group": 80, "public IP address": 80, "network interface": 80}
 
 
 # -- input ---------------------------------------------------------------------------------------------
-def validate_allowed_cidrs(cidrs: list[str] | None, allow_from_anywhere: bool) -> list[str]:
-    """Canonical source prefixes for the security rules; the open internet only when explicitly allowed."""
-    if not cidrs:
-        if allow_from_anywhere:
-            return ["*"]
-        raise InvalidOption(
-            "allowed_cidrs",
-            "is required: list the client networks allowed to reach SSH and the Docker port (e.g. 203.0.113.7/32); "
-            "opening them to the internet needs allow_from_anywhere=true",
-        )
-    networks = []
-    anywhere = False
-    for raw in cidrs:
-        text = str(raw).strip()
-        if text.lower() in _ANYWHERE_WORDS:
-            anywhere = True
-            continue
-        try:
-            network = ipaddress.ip_network(text, strict=True)
-        except ValueError as exc:
-            if "has host bits set" in str(exc):
-                fixed = ipaddress.ip_network(text, strict=False)
-                raise InvalidOption("allowed_cidrs", f"{text!r} has host bits set; did you mean {fixed}?") from exc
-            raise InvalidOption("allowed_cidrs", f"{text!r} is not an IPv4/IPv6 address or CIDR") from exc
-        networks.append(network)
-    # 0.0.0.0/0, ::/0, or pieces that add up to the whole address space (0.0.0.0/1 + 128.0.0.0/1).
-    for version in (4, 6):
-        collapsed = list(ipaddress.collapse_addresses(n for n in networks if n.version == version))
-        if any(n.prefixlen == 0 for n in collapsed):
-            anywhere = True
-    if anywhere and not allow_from_anywhere:
-        raise InvalidOption(
-            "allowed_cidrs",
-            "opens SSH and the Docker API to the whole internet ('*', 'Internet', 'Any' or 0.0.0.0/0); anyone "
-            "reaching the Docker port gets root on the VM if TLS is ever misconfigured. Set allow_from_anywhere=true "
-            "to accept that",
-        )
-    if anywhere:
-        return ["*"]
-    return sorted({str(n) for n in networks})
-
-
-def validate_docker_port(port: int) -> int:
-    if not 1 <= port <= 65535:
-        raise InvalidOption("docker_port", f"{port} is not a TCP port (1-65535)")
-    if port == DOCKER_PLAIN_HTTP_PORT:
-        raise InvalidOption(
-            "docker_port", "2375 is Docker's plain-HTTP port and is never opened; use 2376 (TLS) or another port"
-        )
-    if port == 22:
-        raise InvalidOption("docker_port", "22 is the SSH port of the VM")
-    return port
-
-
 def validate_dns_label(label: str | None, name: str) -> str:
     """The public IP's DNS label, by default the VM name in lower case."""
     option = "dns_label" if label is not None else "name"
     value = label if label is not None else name.lower()
-    if not _DNS_LABEL_RE.match(value):
+    if not _DNS_LABEL_RE.fullmatch(value):
         raise InvalidOption(
             option,
             f"{value!r} is not a valid DNS label: 3-63 lower-case letters, digits and hyphens, starting with a letter "
@@ -142,7 +108,7 @@ def validate_dns_label(label: str | None, name: str) -> str:
 
 
 def validate_subnet_id(subnet_id: str | None) -> str | None:
-    if subnet_id is not None and not _SUBNET_ID_RE.match(subnet_id):
+    if subnet_id is not None and not _SUBNET_ID_RE.fullmatch(subnet_id):
         raise InvalidOption(
             "subnet_id",
             "must be a subnet resource id: /subscriptions/S/resourceGroups/G/providers/Microsoft.Network/"
@@ -153,65 +119,53 @@ def validate_subnet_id(subnet_id: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class NetworkNames:
-    """Names and ids of the network resources of VM ``vm``, all in its resource group."""
+    """Names of the network resources made for VM ``vm``; known (and checked) before anything is sent."""
 
-    subscription: str
-    resource_group: str
     vm: str
-    subnet_id_given: str | None = None
 
-    @property
-    def security_group(self) -> str:
-        return f"{self.vm}-nsg"
-
-    @property
-    def public_ip(self) -> str:
-        return f"{self.vm}-ip"
-
-    @property
-    def virtual_network(self) -> str:
-        return f"{self.vm}-vnet"
-
-    @property
-    def network_interface(self) -> str:
-        return f"{self.vm}-nic"
-
-    def name(self, kind: str) -> str:
-        return {
-            "network_security_group": self.security_group,
-            "public_ip": self.public_ip,
-            "virtual_network": self.virtual_network,
-            "network_interface": self.network_interface,
-        }[kind]
-
-    def id(self, kind: str) -> str:
-        return arm_id(self.subscription, self.resource_group, "Microsoft.Network", _ARM_TYPES[kind], self.name(kind))
-
-    @property
-    def subnet_id(self) -> str:
-        if self.subnet_id_given:
-            return self.subnet_id_given
-        return f"{self.id('virtual_network')}/subnets/{SUBNET_NAME}"
+    def name(self, resource: str) -> str:
+        return f"{self.vm}{NETWORK_RESOURCES[resource].suffix}"
 
     def check_lengths(self) -> None:
-        for label, value in (
-            ("virtual network", self.virtual_network),
-            ("network security group", self.security_group),
-            ("public IP address", self.public_ip),
-            ("network interface", self.network_interface),
-        ):
-            if len(value) > _NAME_LIMITS[label]:
+        for row in NETWORK_RESOURCES.values():
+            value = self.name(row.key)
+            if len(value) > row.max_name:
                 raise InvalidOption(
                     "name",
-                    f"too long: the {label} would be named {value!r}, over Azure's {_NAME_LIMITS[label]} characters",
+                    f"too long: the {row.label} would be named {value!r}, over Azure's {row.max_name} characters",
                 )
 
 
+@dataclass(frozen=True)
+class NetworkIds:
+    """Resource ids of those resources in one subscription's resource group, and of the NIC's subnet."""
+
+    subscription: str
+    resource_group: str
+    names: NetworkNames
+    given_subnet_id: str | None = None
+
+    def id(self, resource: str) -> str:
+        return arm_id(
+            self.subscription,
+            self.resource_group,
+            "Microsoft.Network",
+            NETWORK_RESOURCES[resource].arm_type,
+            self.names.name(resource),
+        )
+
+    @property
+    def subnet_id(self) -> str:
+        if self.given_subnet_id:
+            return self.given_subnet_id
+        return f"{self.id('virtual_network')}/subnets/{SUBNET_NAME}"
+
+
 # -- shared plan helpers -------------------------------------------------------------------------------
-def _check_location(kind: str, name: str, actual: dict, location: str) -> None:
+def check_location(label: str, name: str, actual: dict, location: str) -> None:
     if location_key(actual.get("location")) != location:
         raise AzureDockerHostError(
-            f"location: {kind} {name!r} exists in {actual.get('location')!r}, not {location!r}; Azure cannot move it "
+            f"location: {label} {name!r} exists in {actual.get('location')!r}, not {location!r}; Azure cannot move it "
             "in place (delete it or use the existing location)"
         )
 
@@ -220,90 +174,11 @@ def _failed(actual: dict) -> bool:
     return (actual.get("properties") or {}).get("provisioningState") == "Failed"
 
 
-def _finish(kind: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
+def finish_update(resource: str, name: str, actual: dict, *, before: dict, after: dict, body: dict) -> Step:
     reasons = [key for key in after if before.get(key) != after.get(key)]
     if _failed(actual):
         reasons.append("provisioning_state")  # a failed earlier run: PUT again to converge
-    return Step(kind, name, "update" if reasons else "none", before=before, after=after, body=body, reasons=reasons)
-
-
-# -- network security group ----------------------------------------------------------------------------
-def wanted_security_rules(sources: list[str], docker_port: int) -> list[dict]:
-    """Inbound SSH and Docker-TLS rules from ``sources`` only; nothing else is opened."""
-    rules = []
-    for name, port, what in ((SSH_RULE, 22, "SSH"), (DOCKER_RULE, docker_port, "Docker API over mutual TLS")):
-        props = {
-            "description": f"{what} (managed by dockerhost.azure)",
-            "priority": _RULE_PRIORITIES[name],
-            "direction": "Inbound",
-            "access": "Allow",
-            "protocol": "Tcp",
-            "sourcePortRange": "*",
-            "destinationPortRange": str(port),
-            "destinationAddressPrefix": "*",
-        }
-        if len(sources) == 1:
-            props["sourceAddressPrefix"] = sources[0]
-        else:
-            props["sourceAddressPrefixes"] = list(sources)
-        rules.append({"name": name, "properties": props})
-    return rules
-
-
-def _rule_state(rule: dict | None) -> dict | None:
-    """The managed facts of one security rule, normalised (Azure echoes single vs list prefixes as sent)."""
-    if rule is None:
-        return None
-    props = rule.get("properties") or {}
-    sources = props.get("sourceAddressPrefixes") or [props.get("sourceAddressPrefix")]
-    ports = props.get("destinationPortRanges") or [props.get("destinationPortRange")]
-    return {
-        "priority": props.get("priority"),
-        "direction": props.get("direction"),
-        "access": props.get("access"),
-        "protocol": props.get("protocol"),
-        "destination_ports": sorted(str(p) for p in ports if p),
-        "sources": sorted(str(s) for s in sources if s),
-    }
-
-
-def _rules_by_name(resource: dict | None) -> dict[str, dict]:
-    return {r.get("name", "").lower(): r for r in ((resource or {}).get("properties") or {}).get("securityRules") or []}
-
-
-def plan_security_group(
-    actual: dict | None,
-    *,
-    names: NetworkNames,
-    location: str,
-    sources: list[str],
-    docker_port: int,
-    tags: dict[str, str] | None,
-    vm_name: str,
-) -> Step:
-    wanted = wanted_security_rules(sources, docker_port)
-    after = {
-        "location": location,
-        "security_rules": {r["name"]: _rule_state(r) for r in wanted},
-        "tags": wanted_tags(actual, tags, vm_name),
-    }
-    name = names.security_group
-    if actual is None:
-        body = {"location": location, "tags": after["tags"], "properties": {"securityRules": wanted}}
-        return Step("network_security_group", name, "create", before=None, after=after, body=body)
-    _check_location("network security group", name, actual, location)
-    existing = _rules_by_name(actual)
-    before = {
-        "location": location_key(actual.get("location")),
-        "security_rules": {r["name"]: _rule_state(existing.get(r["name"].lower())) for r in wanted},
-        "tags": dict(actual.get("tags") or {}),
-    }
-    body = copy.deepcopy(actual)
-    ours = {r["name"].lower() for r in wanted}
-    others = [r for key, r in existing.items() if key not in ours]
-    body.setdefault("properties", {})["securityRules"] = others + wanted
-    body["tags"] = after["tags"]
-    return _finish("network_security_group", name, actual, before=before, after=after, body=body)
+    return Step(resource, name, "update" if reasons else "none", before=before, after=after, body=body, reasons=reasons)
 
 
 # -- public IP -----------------------------------------------------------------------------------------
@@ -321,14 +196,14 @@ def _public_ip_state(resource: dict) -> dict:
 def plan_public_ip(
     actual: dict | None,
     *,
-    names: NetworkNames,
+    ids: NetworkIds,
     location: str,
     dns_label: str,
     tags: dict[str, str] | None,
     vm_name: str,
 ) -> Step:
     """A Standard, static IPv4 address with the DNS label (the host's FQDN comes from it)."""
-    name = names.public_ip
+    name = ids.names.name("public_ip")
     after = {
         "location": location,
         "sku": "Standard",
@@ -348,7 +223,7 @@ def plan_public_ip(
             },
         }
         return Step("public_ip", name, "create", before=None, after=after, body=body)
-    _check_location("public IP address", name, actual, location)
+    check_location(NETWORK_RESOURCES["public_ip"].label, name, actual, location)
     before = _public_ip_state(actual)
     if (before["sku"] or "").lower() != "standard":
         raise AzureDockerHostError(
@@ -362,15 +237,15 @@ def plan_public_ip(
     dns["domainNameLabel"] = dns_label
     props["dnsSettings"] = dns
     body["tags"] = after["tags"]
-    return _finish("public_ip", name, actual, before=before, after=after, body=body)
+    return finish_update("public_ip", name, actual, before=before, after=after, body=body)
 
 
 # -- virtual network -----------------------------------------------------------------------------------
 def plan_virtual_network(
-    actual: dict | None, *, names: NetworkNames, location: str, tags: dict[str, str] | None, vm_name: str
+    actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """A /16 with one /24 subnet when the module creates it; an existing one only needs the subnet."""
-    name = names.virtual_network
+    name = ids.names.name("virtual_network")
     after = {"location": location, "subnet": SUBNET_NAME, "tags": wanted_tags(actual, tags, vm_name)}
     if actual is None:
         body = {
@@ -382,7 +257,7 @@ def plan_virtual_network(
             },
         }
         return Step("virtual_network", name, "create", before=None, after=after, body=body)
-    _check_location("virtual network", name, actual, location)
+    check_location(NETWORK_RESOURCES["virtual_network"].label, name, actual, location)
     subnets = {s.get("name", "").lower() for s in (actual.get("properties") or {}).get("subnets") or []}
     if SUBNET_NAME not in subnets:
         raise AzureDockerHostError(
@@ -395,7 +270,7 @@ def plan_virtual_network(
     }
     body = copy.deepcopy(actual)
     body["tags"] = after["tags"]
-    return _finish("virtual_network", name, actual, before=before, after=after, body=body)
+    return finish_update("virtual_network", name, actual, before=before, after=after, body=body)
 
 
 # -- network interface ---------------------------------------------------------------------------------
@@ -420,15 +295,15 @@ def _nic_state(resource: dict) -> dict:
 
 
 def plan_network_interface(
-    actual: dict | None, *, names: NetworkNames, location: str, tags: dict[str, str] | None, vm_name: str
+    actual: dict | None, *, ids: NetworkIds, location: str, tags: dict[str, str] | None, vm_name: str
 ) -> Step:
     """The NIC joins the subnet, the public IP and the security group."""
-    name = names.network_interface
+    name = ids.names.name("network_interface")
     after = {
         "location": location,
-        "subnet_id": names.subnet_id,
-        "public_ip_id": names.id("public_ip"),
-        "security_group_id": names.id("network_security_group"),
+        "subnet_id": ids.subnet_id,
+        "public_ip_id": ids.id("public_ip"),
+        "security_group_id": ids.id("network_security_group"),
         "tags": wanted_tags(actual, tags, vm_name),
     }
     config = {
@@ -447,7 +322,7 @@ def plan_network_interface(
             "properties": {"ipConfigurations": [config], "networkSecurityGroup": {"id": after["security_group_id"]}},
         }
         return Step("network_interface", name, "create", before=None, after=after, body=body)
-    _check_location("network interface", name, actual, location)
+    check_location(NETWORK_RESOURCES["network_interface"].label, name, actual, location)
     before = _nic_state(actual)
     # ARM ids compare case-insensitively: show the actual spelling when they are the same resource.
     for key in ("subnet_id", "public_ip_id", "security_group_id"):
@@ -463,40 +338,27 @@ def plan_network_interface(
         props["ipConfigurations"] = [config]
     props["networkSecurityGroup"] = {"id": after["security_group_id"]}
     body["tags"] = after["tags"]
-    return _finish("network_interface", name, actual, before=before, after=after, body=body)
+    return finish_update("network_interface", name, actual, before=before, after=after, body=body)
 
 
 # -- SDK -----------------------------------------------------------------------------------------------
-_OPERATIONS = {
-    "network_security_group": ("network_security_groups", "network security group"),
-    "public_ip": ("public_ip_addresses", "public IP address"),
-    "virtual_network": ("virtual_networks", "virtual network"),
-    "network_interface": ("network_interfaces", "network interface"),
-}
+def _operations(clients, resource: str):
+    return getattr(clients.network, NETWORK_RESOURCES[resource].operations)
 
 
-def _ops(clients, kind: str):
-    return getattr(clients.network, _OPERATIONS[kind][0])
-
-
-def get_network_resource(clients, kind: str, resource_group: str, name: str, deadline: Deadline) -> dict | None:
-    return get_or_none(
-        f"read {_OPERATIONS[kind][1]} {name!r}", _ops(clients, kind).get, resource_group, name, deadline=deadline
-    )
+def get_network_resource(clients, resource: str, resource_group: str, name: str, deadline: Deadline) -> dict | None:
+    action = f"read {NETWORK_RESOURCES[resource].label} {name!r}"
+    return get_or_none(action, _operations(clients, resource).get, resource_group, name, deadline=deadline)
 
 
 def put_network_resource(clients, step: Step, resource_group: str, deadline: Deadline) -> dict:
-    action = f"{step.action} {_OPERATIONS[step.kind][1]} {step.name!r}"
-    return put_and_wait(
-        action, _ops(clients, step.kind).begin_create_or_update, resource_group, step.name, step.body, deadline=deadline
-    )
+    action = f"{step.action} {NETWORK_RESOURCES[step.resource].label} {step.name!r}"
+    begin = _operations(clients, step.resource).begin_create_or_update
+    return put_and_wait(action, begin, resource_group, step.name, step.body, deadline=deadline)
 
 
-def delete_network_resource(clients, kind: str, resource_group: str, name: str, deadline: Deadline) -> None:
+def delete_network_resource(clients, step: Step, resource_group: str, deadline: Deadline) -> None:
+    action = f"delete {NETWORK_RESOURCES[step.resource].label} {step.name!r}"
     delete_and_wait(
-        f"delete {_OPERATIONS[kind][1]} {name!r}",
-        _ops(clients, kind).begin_delete,
-        resource_group,
-        name,
-        deadline=deadline,
+        action, _operations(clients, step.resource).begin_delete, resource_group, step.name, deadline=deadline
     )

@@ -1,6 +1,6 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The narrow layer between the collection and the Azure management SDKs.
+"""The transport between the collection and the Azure management SDKs.
 
 This file is private to the dockerhost.azure collection; it has no compatibility promise.
 
@@ -9,22 +9,20 @@ wait, throttling (429 + Retry-After, honoured by azure-core's retry policy), a r
 "try again" conflicts, and one exception type, :class:`AzureDockerHostError`, carrying an actionable
 message and the request id. Bodies and results are plain REST-shaped dicts (camelCase, as in
 Microsoft's API reference), so the planning code is pure and reads like the API documentation.
-It also holds what every resource shares: resource ids, locations, tags, and the plan record.
+What resources share (ids, tags, the plan record) is in ``_azure_resources``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import random
-import re
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,63 +50,32 @@ else:
     AZURE_SDK_IMPORT_ERROR = None
 
 # The management clients take about a second to import: they are loaded when the first client is built,
-# so bad input fails at once. Their presence is checked up front (missing_required_lib).
-MGMT_PACKAGES = {
-    "azure.mgmt.compute": "azure-mgmt-compute",
-    "azure.mgmt.network": "azure-mgmt-network",
-    "azure.mgmt.resource": "azure-mgmt-resource",
-}
-
-
-def missing_mgmt_packages() -> list[str]:
-    """Distribution names of the management SDKs that are not installed."""
-    missing = []
-    for module, distribution in MGMT_PACKAGES.items():
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ImportError:  # a parent package (azure, azure.mgmt) is missing
-            found = False
-        if not found:
-            missing.append(distribution)
-    return missing
+# so bad input fails at once. Their versions are checked up front (_azure_requirements).
 
 
 __all__ = [
     "AZURE_SDK_IMPORT_ERROR",
-    "MGMT_PACKAGES",
-    "OWNER_TAG",
     "RETRYABLE_CODES",
     "AzureDockerHostError",
     "Clients",
     "Deadline",
+    "DeadlineRetryPolicy",
     "FirstPollPolicy",
     "InvalidOption",
-    "Step",
-    "arm_id",
+    "RetryBeyondDeadline",
     "build_clients",
     "call",
     "delete_and_wait",
     "describe_http_error",
     "first_poll_times",
     "get_or_none",
-    "location_key",
-    "missing_mgmt_packages",
-    "owned_by",
     "pending_state",
-    "plan_resource_group",
     "put_and_wait",
     "run_concurrently",
-    "same_id",
     "settled",
-    "validate_location",
-    "validate_resource_group",
-    "validate_tags",
     "wait_for",
-    "wanted_tags",
 ]
 
-# What this collection writes on every resource it creates, so that state=absent removes exactly that.
-OWNER_TAG = "dockerhost-azure-vm"
 
 # ARM answers these with "try again later" semantics (409/400 with these codes); 429 and 5xx are
 # retried by azure-core's RetryPolicy, which honours Retry-After.
@@ -220,126 +187,44 @@ class Deadline:
         return self.remaining() <= 0
 
 
-@dataclass
-class Step:
-    """One resource in a plan: what exists, what is wanted, and what to send.
+class RetryBeyondDeadline(AzureDockerHostError):
+    """Azure asks to wait longer before the next try than the task has left (``call`` adds the action)."""
 
-    ``action`` is ``none``, ``create``, ``update`` or ``delete``; ``before``/``after`` hold only the managed
-    properties (what diff mode shows); ``body`` is the REST body to PUT (never shown: it may carry secrets).
-    """
-
-    kind: str
-    name: str
-    action: str
-    before: dict | None = None
-    after: dict | None = None
-    body: dict | None = field(default=None, repr=False)
-    reasons: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return self.action != "none"
-
-
-# -- names, ids, locations, tags -----------------------------------------------------------------------
-_RG_RE = re.compile(r"^[-\w.()]{1,90}$")
-_LOCATION_RE = re.compile(r"^[a-z0-9]+$")
-
-
-def arm_id(subscription: str, resource_group: str, provider: str, *parts: str) -> str:
-    """``/subscriptions/S/resourceGroups/G/providers/P/type/name[/type/name]``."""
-    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/" + "/".join(parts)
-
-
-def same_id(left: str | None, right: str | None) -> bool:
-    """ARM ids are case-insensitive."""
-    return (left or "").rstrip("/").lower() == (right or "").rstrip("/").lower()
-
-
-def location_key(location: str | None) -> str:
-    """``West Europe`` and ``westeurope`` are the same region."""
-    return (location or "").replace(" ", "").lower()
-
-
-def validate_location(location: str | None) -> str | None:
-    if location is None:
-        return None
-    key = location_key(location)
-    if not _LOCATION_RE.match(key):
-        raise InvalidOption("location", f"{location!r} is not an Azure region name such as 'westeurope'")
-    return key
-
-
-def validate_resource_group(name: str) -> str:
-    if not _RG_RE.match(name) or name.endswith("."):
-        raise InvalidOption(
-            "resource_group",
-            f"{name!r} is not a valid resource group name: 1-90 letters, digits, '_', '-', '.', '(' or ')', "
-            "not ending with '.'",
+    def __init__(self, status: int | None, wait: float, retry_after: bool, deadline: Deadline):
+        left = deadline.remaining()
+        if retry_after:
+            why = f"Azure throttled the request (HTTP {status}) and asks to retry in {wait:g}s"
+        else:
+            why = f"Azure answered HTTP {status}; the next retry would come in {wait:g}s"
+        super().__init__(
+            f"{why}, but only {left:.0f}s of wait_timeout ({deadline.seconds:g}s) are left; run the task again later",
+            status=status,
         )
-    return name
+
+    def during(self, action: str) -> AzureDockerHostError:
+        return AzureDockerHostError(f"{action}: {self.message}", status=self.status)
 
 
-_TAG_NAME_FORBIDDEN = re.compile(r"[<>%&\\?/]")
+class DeadlineRetryPolicy(RetryPolicy or object):
+    """azure-core's retry policy (429 and 5xx, honouring Retry-After), never sleeping past the deadline.
 
-
-def validate_tags(tags: dict | None) -> dict[str, str] | None:
-    """Azure's tag limits, checked before any request: 50 tags, names 1-512, values up to 256."""
-    if tags is None:
-        return None
-    if len(tags) > 50:
-        raise InvalidOption("tags", f"Azure allows at most 50 tags per resource, got {len(tags)}")
-    clean: dict[str, str] = {}
-    for key, value in tags.items():
-        name = str(key)
-        text = "" if value is None else str(value)
-        if not name or len(name) > 512 or _TAG_NAME_FORBIDDEN.search(name):
-            raise InvalidOption("tags", f"tag name {name!r} must be 1-512 characters without < > % & \\ ? /")
-        if len(text) > 256:
-            raise InvalidOption("tags", f"the value of tag {name!r} is longer than 256 characters")
-        if name.lower() == OWNER_TAG:
-            raise InvalidOption("tags", f"{OWNER_TAG!r} is reserved: the module marks what it created with it")
-        clean[name] = text
-    return clean
-
-
-def owned_by(resource: dict | None, vm_name: str) -> bool:
-    """True when the resource carries this module's ownership tag for this VM."""
-    if not resource:
-        return False
-    for key, value in (resource.get("tags") or {}).items():
-        if key.lower() == OWNER_TAG and str(value).lower() == vm_name.lower():
-            return True
-    return False
-
-
-def wanted_tags(actual: dict | None, tags: dict[str, str] | None, vm_name: str) -> dict[str, str]:
-    """The tags a resource should carry.
-
-    ``tags`` unset leaves existing tags alone; set, it is the exact user set. The ownership tag is added on
-    creation and kept on resources that have it; it is never added to a resource the module did not create.
+    azure-core sleeps whatever Retry-After says (60 s, an hour) and only then checks its own timeout; here
+    a wait longer than what is left of wait_timeout fails at once, saying Azure throttled and for how long.
     """
-    current = dict((actual or {}).get("tags") or {})
-    if actual is not None and tags is None:
-        return current
-    result = dict(tags or {})
-    if actual is None or owned_by(actual, vm_name):
-        result[OWNER_TAG] = vm_name
-    return result
 
+    def __init__(self, deadline: Deadline, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._deadline = deadline
 
-# -- resource group ------------------------------------------------------------------------------------
-def plan_resource_group(
-    actual: dict | None, name: str, location: str | None, tags: dict[str, str] | None, vm_name: str
-) -> Step:
-    """Create the group when missing; an existing group is only read (it may hold other things)."""
-    if actual is not None:
-        state = {"location": location_key(actual.get("location"))}
-        return Step("resource_group", name, "none", before=state, after=state)
-    if location is None:
-        raise InvalidOption("location", f"resource group {name!r} does not exist; set location to create it")
-    body = {"location": location, "tags": wanted_tags(None, tags, vm_name)}
-    return Step("resource_group", name, "create", before=None, after={"location": location}, body=body)
+    def sleep(self, settings: Any, transport: Any, response: Any = None) -> None:
+        wait = self.get_retry_after(response) if response is not None else None
+        retry_after = wait is not None
+        if wait is None:
+            wait = self.get_backoff_time(settings)
+        if wait > self._deadline.remaining():
+            status = response.http_response.status_code if response is not None else None
+            raise RetryBeyondDeadline(status, wait, retry_after, self._deadline)
+        super().sleep(settings, transport, response)
 
 
 # -- SDK plumbing ----------------------------------------------------------------------------------------
@@ -354,7 +239,7 @@ class Clients:
 
 
 def build_clients(
-    credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], wait_timeout: float
+    credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], deadline: Deadline
 ) -> Clients:
     """Management clients aimed at ``resource_manager`` with our retry and polling settings.
 
@@ -364,13 +249,15 @@ def build_clients(
     """
     warm = threading.Thread(target=_warm_token, args=(credential, scopes), daemon=True)
     warm.start()
-    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see MGMT_PACKAGES
+    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see above
     from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
     from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 
     def options() -> dict[str, Any]:
-        # A fresh policy per client; its timeout bounds retries (and Retry-After sleeps) of one request.
-        policy = RetryPolicy(retry_total=_RETRY_TOTAL, retry_backoff_max=_RETRY_BACKOFF_MAX, timeout=wait_timeout)
+        # A fresh policy per client; no retry sleeps past the deadline (nor its timeout: one request's bound).
+        policy = DeadlineRetryPolicy(
+            deadline, retry_total=_RETRY_TOTAL, retry_backoff_max=_RETRY_BACKOFF_MAX, timeout=deadline.seconds
+        )
         return {
             "base_url": resource_manager,
             "credential_scopes": scopes,
@@ -386,7 +273,7 @@ def build_clients(
         compute=ComputeManagementClient(credential, subscription_id, **options()),
         subscription_id=subscription_id,
     )
-    warm.join(timeout=wait_timeout)  # one token request, not one per concurrent first call
+    warm.join(timeout=deadline.remaining())  # one token request, not one per concurrent first call
     return clients
 
 
@@ -460,6 +347,8 @@ def call(action: str, func: Callable[..., Any], *args: Any, deadline: Deadline, 
     while True:
         try:
             return func(*args, **kwargs)
+        except RetryBeyondDeadline as exc:
+            raise exc.during(action) from exc
         except AzureDockerHostError:
             raise
         except AzureError as exc:
@@ -487,6 +376,8 @@ def wait_for(action: str, poller: Any, deadline: Deadline) -> Any:
     """Wait for a long-running operation, never past the deadline."""
     try:
         result = poller.result(timeout=deadline.remaining())
+    except RetryBeyondDeadline as exc:  # a throttled status check
+        raise exc.during(action) from exc
     except AzureError as exc:
         raise _translate(exc, action) from exc
     if not poller.done():
@@ -547,24 +438,7 @@ def run_concurrently(tasks: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     """Run independent calls in threads; wait for all, then raise the first failure (in task order)."""
     if len(tasks) <= 1:
         return {name: task() for name, task in tasks.items()}
-    results: dict[str, Any] = {}
-    errors: dict[str, BaseException] = {}
-    lock = threading.Lock()
-
-    def run(name: str, task: Callable[[], Any]) -> None:
-        try:
-            value = task()
-        except BaseException as exc:  # re-raised below, after the others finished
-            with lock:
-                errors[name] = exc
-        else:
-            with lock:
-                results[name] = value
-
     with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
-        for name, task in tasks.items():
-            pool.submit(run, name, task)
-    for name in tasks:
-        if name in errors:
-            raise errors[name]
-    return results
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+    # Leaving the pool waited for every call: no write is abandoned half-way when another fails.
+    return {name: future.result() for name, future in futures.items()}

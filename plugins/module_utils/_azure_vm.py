@@ -16,18 +16,20 @@ import copy
 import re
 from dataclasses import dataclass
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
+    Step,
+    arm_id,
+    location_key,
+    same_id,
+    wanted_tags,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
-    arm_id,
     delete_and_wait,
     get_or_none,
-    location_key,
     put_and_wait,
-    same_id,
-    wanted_tags,
 )
 
 try:
@@ -56,9 +58,9 @@ __all__ = [
 DEFAULT_IMAGE = "Canonical:ubuntu-24_04-lts:server:latest"
 OS_DISK_TYPE = "StandardSSD_LRS"
 
-_VM_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
-_USERNAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_VM_SIZE_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_VM_NAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?")
+_USERNAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_VM_SIZE_RE = re.compile(r"[A-Za-z0-9_]{1,64}")
 # Azure refuses these Linux admin user names (documented list, compared without case).
 RESERVED_USERNAMES = frozenset(
     (
@@ -80,7 +82,7 @@ _SSH_KEY_TYPES = ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-n
 # -- input ---------------------------------------------------------------------------------------------
 def validate_vm_name(name: str) -> str:
     """Also the Linux computer name and the stem of the network resources' names."""
-    if not _VM_NAME_RE.match(name) or name.isdigit():
+    if not _VM_NAME_RE.fullmatch(name) or name.isdigit():
         raise InvalidOption(
             "name",
             f"{name!r} is not a valid Linux VM name: 1-64 letters, digits and hyphens, starting and ending with a "
@@ -90,7 +92,7 @@ def validate_vm_name(name: str) -> str:
 
 
 def validate_vm_size(size: str) -> str:
-    if not _VM_SIZE_RE.match(size):
+    if not _VM_SIZE_RE.fullmatch(size):
         raise InvalidOption("vm_size", f"{size!r} is not a VM size name such as Standard_B2s")
     return size
 
@@ -98,7 +100,7 @@ def validate_vm_size(size: str) -> str:
 def validate_admin_username(username: str) -> str:
     if not 1 <= len(username) <= 64:
         raise InvalidOption("admin_username", "must be 1-64 characters")
-    if not _USERNAME_RE.match(username):
+    if not _USERNAME_RE.fullmatch(username):
         raise InvalidOption(
             "admin_username",
             f"{username!r} may only contain letters, digits, '_' and '-', and must not start with a digit or '-'",
@@ -306,6 +308,9 @@ def plan_vm(actual: dict | None, spec: VmSpec) -> Step:
         after["image"] = before["image"]
     if same_id(before["network_interface_id"], spec.nic_id):
         after["network_interface_id"] = before["network_interface_id"]
+    # Azure compares VM sizes without case (and answers in its own spelling): the same size is no change.
+    if (before["vm_size"] or "").lower() == spec.vm_size.lower():
+        after["vm_size"] = before["vm_size"]
     # Azure keeps what it was created with; changing these means a new VM.
     fixed = {
         "location": "location",
@@ -331,7 +336,7 @@ def plan_vm(actual: dict | None, spec: VmSpec) -> Step:
     body.pop("resources", None)  # the VM's extensions are read-only here
     body_props = body.setdefault("properties", {})
     body_props.pop("instanceView", None)
-    body_props.setdefault("hardwareProfile", {})["vmSize"] = spec.vm_size
+    body_props.setdefault("hardwareProfile", {})["vmSize"] = after["vm_size"]
     body["tags"] = tags
     reasons = [key for key in ("vm_size", "tags") if before[key] != after[key]]
     if props.get("provisioningState") == "Failed":

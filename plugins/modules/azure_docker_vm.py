@@ -36,14 +36,9 @@ description:
     its certificate) fails before any request is sent, naming the option.
 author:
   - dockerhost.azure contributors (@dockerhost)
-requirements:
-  - azure-identity >= 1.15.0
-  - azure-mgmt-compute >= 30.0.0
-  - azure-mgmt-network >= 25.0.0
-  - azure-mgmt-resource >= 23.0.0
-  - cryptography >= 41.0
 extends_documentation_fragment:
   - dockerhost.azure.azure
+  - dockerhost.azure.azure_requirements
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -173,8 +168,10 @@ options:
     type: str
   ca_cert:
     description:
-      - PEM file of the CA (or CAs) whose client certificates the daemon accepts, for example
+      - PEM file of the CA whose client certificates the daemon accepts, for example
         RV(dockerhost.azure.docker_tls_certs#module:ca_cert).
+      - It must hold exactly that one certificate (the CA that issued O(server_cert)) and nothing else; a file
+        with another PEM block (an appended CA, which the daemon would also trust) is refused.
       - Required with O(state=present).
     type: path
   server_cert:
@@ -349,77 +346,35 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
-    AZURE_IDENTITY_MISSING,
     build_credential,
-    plan_credential,
     resolve_cloud,
     subscription_from_cli,
-    validate_cloud_environment,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
-    CRYPTOGRAPHY_IMPORT_ERROR,
-    EXTENSION_KINDS,
-    ExtensionFailed,
-    delete_extension,
-    extension_outcome,
-    failure_text,
-    get_extension,
-    list_extensions,
-    load_certificates,
-    names_host,
-    plan_extensions,
-    put_extension,
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CRYPTOGRAPHY_IMPORT_ERROR
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import ExtensionFailed
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan import (
+    Executor,
+    common_result,
+    network_ids,
+    plan_absent,
+    plan_present,
+    present_result,
+    read_existing,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
-    NetworkNames,
-    delete_network_resource,
-    get_network_resource,
-    plan_network_interface,
-    plan_public_ip,
-    plan_security_group,
-    plan_virtual_network,
-    put_network_resource,
-    validate_allowed_cidrs,
-    validate_dns_label,
-    validate_docker_port,
-    validate_subnet_id,
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import Request, build_request
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_requirements import (
+    requirement_problems,
+    requirements_text,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AZURE_SDK_IMPORT_ERROR,
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    Step,
     build_clients,
-    call,
-    get_or_none,
-    location_key,
-    missing_mgmt_packages,
-    owned_by,
-    plan_resource_group,
-    run_concurrently,
-    settled,
-    validate_location,
-    validate_resource_group,
-    validate_tags,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
-    DEFAULT_IMAGE,
-    VmSpec,
-    delete_vm,
-    get_vm,
-    parse_image,
-    plan_vm,
-    put_vm,
-    validate_admin_password,
-    validate_admin_username,
-    validate_ssh_public_keys,
-    validate_vm_name,
-    validate_vm_size,
-    vm_id,
-)
-
-NETWORK_KINDS = ("network_security_group", "public_ip", "virtual_network", "network_interface")
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import DEFAULT_IMAGE
 
 
 def argument_spec() -> dict:
@@ -429,7 +384,7 @@ def argument_spec() -> dict:
         name={"type": "str", "required": True},
         location={"type": "str"},
         state={"type": "str", "default": "present", "choices": ["present", "absent"]},
-        docker_install={"type": "str", "default": "custom_script", "choices": sorted(EXTENSION_KINDS)},
+        docker_install={"type": "str", "default": "custom_script", "choices": sorted(INSTALL_METHODS)},
         docker_port={"type": "int", "default": 2376},
         allowed_cidrs={"type": "list", "elements": "str"},
         allow_from_anywhere={"type": "bool", "default": False},
@@ -449,355 +404,67 @@ def argument_spec() -> dict:
     return spec
 
 
-def validate(params: dict) -> dict:
-    """Every input check, before any request; returns the cleaned inputs (raises InvalidOption)."""
-    inputs = {
-        "credential": (credential := plan_credential(params)),
-        "cloud_environment": validate_cloud_environment(credential.cloud_environment),
-        "resource_group": validate_resource_group(params["resource_group"]),
-        "name": validate_vm_name(params["name"]),
-        "location": validate_location(params["location"]),
-        "tags": validate_tags(params["tags"]),
-        "subnet_id": validate_subnet_id(params["subnet_id"]),
-    }
-    NetworkNames("", inputs["resource_group"], inputs["name"]).check_lengths()
-    if params["wait_timeout"] < 1:
-        raise InvalidOption("wait_timeout", "must be a positive number of seconds")
-    if params["state"] == "absent":
-        return inputs
-    keys = validate_ssh_public_keys(params["ssh_public_keys"])
-    password = validate_admin_password(params["admin_password"])
-    if not keys and password is None:
-        raise InvalidOption("ssh_public_keys", "give ssh_public_keys or admin_password (or both) to log in to the VM")
-    missing = [o for o in ("ca_cert", "server_cert", "server_key") if not params[o]]
-    if missing:
-        raise InvalidOption(missing[0], "ca_cert, server_cert and server_key are required with state=present")
-    inputs.update(
-        docker_port=validate_docker_port(params["docker_port"]),
-        sources=validate_allowed_cidrs(params["allowed_cidrs"], params["allow_from_anywhere"]),
-        dns_label=validate_dns_label(params["dns_label"], params["name"]),
-        vm_size=validate_vm_size(params["vm_size"]),
-        image=parse_image(params["image"]),
-        admin_username=validate_admin_username(params["admin_username"]),
-        ssh_public_keys=tuple(keys),
-        admin_password=password,
-        certs=load_certificates(params["ca_cert"], params["server_cert"], params["server_key"]),
-        extension_kind=EXTENSION_KINDS[params["docker_install"]],
-    )
-    return inputs
-
-
-def _primary_private_ip(nic: dict | None) -> str | None:
-    for config in ((nic or {}).get("properties") or {}).get("ipConfigurations") or []:
-        props = config.get("properties") or {}
-        if props.get("primary", True):
-            return props.get("privateIPAddress")
-    return None
-
-
 class DockerHostVM:
-    """Reads what exists, plans, applies the plan (or only reports it in check mode)."""
+    """Reads what exists, plans, applies the plan (or only reports it in check mode), reports."""
 
-    def __init__(self, module: AnsibleModule, inputs: dict, clients, deadline: Deadline):
+    def __init__(self, module: AnsibleModule, request: Request, clients, deadline: Deadline):
         self.module = module
-        self.inputs = inputs
+        self.request = request
         self.clients = clients
         self.deadline = deadline
-        self.rg = inputs["resource_group"]
-        self.name = inputs["name"]
-        self.names = NetworkNames(clients.subscription_id, self.rg, self.name, inputs["subnet_id"])
-        self.wrote = False  # whether Azure accepted a write (for ``changed`` when a later step fails)
+        self.ids = network_ids(request, clients.subscription_id)
+        self.executor = Executor(clients, request, deadline)
 
-    def _write(self, func, *args):
-        """Run one write; a 4xx rejection changed nothing, anything else may have."""
-        try:
-            result = func(*args)
-        except AzureDockerHostError as exc:
-            if not (exc.status and 400 <= exc.status < 500):
-                self.wrote = True
-            raise
-        self.wrote = True
-        return result
-
-    # -- reading -------------------------------------------------------------------------------------
-    def read_group(self) -> dict | None:
-        return get_or_none(
-            f"read resource group {self.rg!r}",
-            self.clients.resource.resource_groups.get,
-            self.rg,
-            deadline=self.deadline,
-        )
-
-    def read_resources(self) -> dict:
-        """One GET per resource, concurrently (more only while an earlier run's operation is still busy)."""
-        getters = {
-            kind: (lambda k=kind: get_network_resource(self.clients, k, self.rg, self.names.name(k), self.deadline))
-            for kind in NETWORK_KINDS
-            if not (kind == "virtual_network" and self.inputs["subnet_id"])
-        }
-        getters["virtual_machine"] = lambda: get_vm(self.clients, self.rg, self.name, self.deadline)
-        getters["extensions"] = lambda: list_extensions(self.clients, self.rg, self.name, self.deadline)
-        return run_concurrently(
-            {kind: (lambda k=kind: settled(f"read {k}", getters[k], self.deadline)) for kind in getters}
-        )
-
-    # -- present -------------------------------------------------------------------------------------
-    def plan_present(self, group: dict | None, actual: dict) -> list:
-        i = self.inputs
-        rg_step = plan_resource_group(group, self.rg, i["location"], i["tags"], self.name)
-        # The group's region is only a default: resources may live elsewhere.
-        location = i["location"] or location_key((group or {}).get("location"))
-        common = {"names": self.names, "location": location, "tags": i["tags"], "vm_name": self.name}
-        steps = [
-            rg_step,
-            plan_security_group(
-                actual.get("network_security_group"), sources=i["sources"], docker_port=i["docker_port"], **common
-            ),
-            plan_public_ip(actual.get("public_ip"), dns_label=i["dns_label"], **common),
-        ]
-        if not i["subnet_id"]:
-            steps.append(plan_virtual_network(actual.get("virtual_network"), **common))
-        steps.append(plan_network_interface(actual.get("network_interface"), **common))
-        spec = VmSpec(
-            name=self.name,
-            location=location,
-            vm_size=i["vm_size"],
-            image=i["image"],
-            admin_username=i["admin_username"],
-            ssh_public_keys=i["ssh_public_keys"],
-            admin_password=i["admin_password"],
-            nic_id=self.names.id("network_interface"),
-            tags=i["tags"],
-        )
-        steps.append(plan_vm(actual.get("virtual_machine"), spec))
-        steps.extend(
-            plan_extensions(
-                actual.get("extensions") or [],
-                option=i["extension_kind"].option,
-                port=i["docker_port"],
-                certs=i["certs"],
-                location=location,
-                vm_name=self.name,
-            )
-        )
-        return steps
-
-    def apply_present(self, steps: list, actual: dict) -> dict:
-        """Apply changed steps in dependency order; returns the resources as they now are."""
-        by_kind = {s.kind: s for s in steps if s.kind != "extension"}
-        current = dict(actual)
-        if by_kind["resource_group"].changed:
-            self._write(self._create_group, by_kind["resource_group"].body)
-        independent = {
-            kind: (lambda s=by_kind[kind]: self._write(put_network_resource, self.clients, s, self.rg, self.deadline))
-            for kind in ("network_security_group", "public_ip", "virtual_network")
-            if kind in by_kind and by_kind[kind].changed
-        }
-        current.update(run_concurrently(independent))
-        if by_kind["network_interface"].changed:
-            current["network_interface"] = self._write(
-                put_network_resource, self.clients, by_kind["network_interface"], self.rg, self.deadline
-            )
-        if by_kind["virtual_machine"].changed:
-            current["virtual_machine"] = self._write(
-                put_vm, self.clients, by_kind["virtual_machine"], self.rg, self.deadline
-            )
-        ours = None
-        for step in (s for s in steps if s.kind == "extension"):
-            if step.action == "delete":
-                self._write(delete_extension, self.clients, self.rg, self.name, step.name, self.deadline)
-            elif step.changed:
-                ours = step
-        if ours is not None:
-            self._run_extension(ours)
-            current["extension"] = get_extension(self.clients, self.rg, self.name, ours.name, self.deadline)
-        return current
-
-    def _run_extension(self, step) -> None:
-        try:
-            self._write(put_extension, self.clients, step, self.rg, self.name, self.deadline)
-        except AzureDockerHostError as exc:
-            found = get_extension(self.clients, self.rg, self.name, step.name, self.deadline)
-            if found is None or (found.get("properties") or {}).get("provisioningState") != "Failed":
-                raise
-            kind = self.inputs["extension_kind"]
-            raise ExtensionFailed(
-                f"the {kind.type} extension {step.name!r} failed on VM {self.name!r}: {failure_text(found)}",
-                extension_outcome(found, kind),
-            ) from exc
-
-    def present(self) -> dict:
-        group = self.read_group()
-        actual = self.read_resources() if group is not None else {}
-        steps = self.plan_present(group, actual)
-        changed = any(s.changed for s in steps)
+    def run(self) -> dict:
+        group, actual = read_existing(self.clients, self.request, self.ids, self.deadline)
+        if not self.request.present:
+            plan = plan_absent(self.request, actual)
+            if plan.changed and not self.module.check_mode:
+                self.executor.apply(plan, actual)
+            return common_result(plan, self.request, self.ids, self.module._diff)
+        plan = plan_present(self.request, self.ids, group, actual)
         current = actual
-        if changed and not self.module.check_mode:
-            current = self.apply_present(steps, actual)
-        return self.result_present(steps, current)
-
-    def result_present(self, steps: list, current: dict) -> dict:
-        i = self.inputs
-        pip_props = (current.get("public_ip") or {}).get("properties") or {}
-        fqdn = (pip_props.get("dnsSettings") or {}).get("fqdn")
-        public_ip = pip_props.get("ipAddress")
-        vm = current.get("virtual_machine") or {}
-        extension = current.get("extension")
-        if extension is None:
-            extension = next(
-                (
-                    e
-                    for e in current.get("extensions") or []
-                    if (e.get("name") or "").lower() == i["extension_kind"].name.lower()
-                ),
-                None,
-            )
-        if fqdn and not names_host(i["certs"].server_dns_names, fqdn):
-            self.module.warn(
-                f"server_cert has no DNS name {fqdn}: clients verifying the host name will reject the daemon; "
-                "issue the server certificate for that name (docker_tls_certs hostnames)"
-            )
-        host = fqdn or public_ip
-        result = self._common_result(steps)
-        result.update(
-            fqdn=fqdn,
-            public_ip=public_ip,
-            private_ip=_primary_private_ip(current.get("network_interface")),
-            docker_host=f"tcp://{host}:{i['docker_port']}" if host else None,
-            tls_hostname=fqdn,
-            vm_id=(vm.get("properties") or {}).get("vmId"),
-            extension=extension_outcome(extension, i["extension_kind"]),
-        )
+        if plan.changed and not self.module.check_mode:
+            current = self.executor.apply(plan, actual)
+        result, warnings = present_result(plan, self.request, self.ids, current, self.module._diff)
+        for warning in warnings:
+            self.module.warn(warning)
         return result
-
-    # -- absent --------------------------------------------------------------------------------------
-    def absent(self) -> dict:
-        group = self.read_group()
-        actual = self.read_resources() if group is not None else {}
-        steps = []
-        vm = actual.get("virtual_machine")
-        if owned_by(vm, self.name):
-            steps.append(Step("virtual_machine", self.name, "delete", before={"tags": vm.get("tags")}, after=None))
-        elif vm is not None:
-            for ext in actual.get("extensions") or []:
-                if owned_by(ext, self.name):
-                    steps.append(Step("extension", ext["name"], "delete", before={"tags": ext.get("tags")}, after=None))
-        for kind in NETWORK_KINDS:
-            resource = actual.get(kind)
-            if owned_by(resource, self.name):
-                steps.append(Step(kind, resource["name"], "delete", before={"tags": resource.get("tags")}, after=None))
-        if steps and not self.module.check_mode:
-            self.apply_absent(steps)
-        return self._common_result(steps)
-
-    def apply_absent(self, steps: list) -> None:
-        """VM first (its extensions and OS disk go with it), then the NIC, then the rest concurrently."""
-        kinds = {s.kind: s for s in steps if s.kind != "extension"}
-        for step in steps:
-            if step.kind == "extension":
-                self._write(delete_extension, self.clients, self.rg, self.name, step.name, self.deadline)
-        if "virtual_machine" in kinds:
-            self._write(delete_vm, self.clients, self.rg, self.name, self.deadline)
-        if "network_interface" in kinds:
-            self._delete_network("network_interface", kinds["network_interface"].name)
-        run_concurrently(
-            {
-                kind: (lambda k=kind: self._delete_network(k, kinds[k].name))
-                for kind in ("network_security_group", "public_ip", "virtual_network")
-                if kind in kinds
-            }
-        )
-
-    def _delete_network(self, kind: str, name: str) -> None:
-        self._write(delete_network_resource, self.clients, kind, self.rg, name, self.deadline)
-
-    def _create_group(self, body: dict) -> None:
-        call(
-            f"create resource group {self.rg!r}",
-            self.clients.resource.resource_groups.create_or_update,
-            self.rg,
-            body,
-            deadline=self.deadline,
-        )
-
-    # -- shared --------------------------------------------------------------------------------------
-    def _resource_ids(self) -> dict:
-        sub = self.clients.subscription_id
-        ids = {
-            "resource_group": f"/subscriptions/{sub}/resourceGroups/{self.rg}",
-            "network_security_group": self.names.id("network_security_group"),
-            "public_ip": self.names.id("public_ip"),
-            "subnet": self.names.subnet_id,
-            "network_interface": self.names.id("network_interface"),
-            "virtual_machine": vm_id(sub, self.rg, self.name),
-        }
-        if not self.inputs["subnet_id"]:
-            ids["virtual_network"] = self.names.id("virtual_network")
-        if "extension_kind" in self.inputs:
-            ids["extension"] = f"{ids['virtual_machine']}/extensions/{self.inputs['extension_kind'].name}"
-        return ids
-
-    def _common_result(self, steps: list) -> dict:
-        changed_steps = [s for s in steps if s.changed]
-        result = {
-            "changed": bool(changed_steps),
-            "resource_ids": self._resource_ids(),
-            "changes": [
-                {"resource": s.kind, "name": s.name, "action": s.action, "properties": list(s.reasons)}
-                for s in changed_steps
-            ],
-        }
-        if self.module._diff:
-            result["diff"] = {
-                "before": {_diff_key(s): s.before for s in changed_steps},
-                "after": {_diff_key(s): s.after for s in changed_steps},
-            }
-        return result
-
-
-def _diff_key(step) -> str:
-    return f"extension {step.name}" if step.kind == "extension" else step.kind
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    for library, error in (
-        ("azure-core", AZURE_SDK_IMPORT_ERROR),
-        ("cryptography", CRYPTOGRAPHY_IMPORT_ERROR),
-    ):
-        if error:
-            module.fail_json(msg=missing_required_lib(library), exception=error)
-    missing = missing_mgmt_packages() + (["azure-identity"] if AZURE_IDENTITY_MISSING else [])
-    if missing:
-        module.fail_json(msg=missing_required_lib(" and ".join(missing)))
+    # Before anything else: an old SDK would otherwise fail later as a TypeError from inside a call.
+    problems = requirement_problems()
+    import_error = AZURE_SDK_IMPORT_ERROR or CRYPTOGRAPHY_IMPORT_ERROR
+    if problems or import_error:
+        found = "; ".join(problems) or "installed, but azure-core or cryptography fails to import"
+        module.fail_json(msg=f"{missing_required_lib(requirements_text())} Found: {found}.", exception=import_error)
 
     deadline = Deadline(module.params["wait_timeout"])
     try:
-        inputs = validate(module.params)
+        request = build_request(module.params)
     except InvalidOption as exc:
         module.fail_json(msg=exc.message, option=exc.option)
-    module.no_log_values.update(inputs["credential"].secrets)  # from the environment or a profile
-    if "certs" in inputs:
+    module.no_log_values.update(request.credential.secrets)  # from the environment or a profile
+    if request.certs is not None:
         # Defence in depth: Ansible masks these wherever they would appear in results or errors.
-        module.no_log_values.add(inputs["certs"].key_pem.decode())
+        module.no_log_values.add(request.certs.key_pem.decode())
 
-    manager = None
+    host = None
     try:
-        cloud = resolve_cloud(inputs["cloud_environment"], timeout=min(30.0, deadline.remaining()))
-        plan = inputs["credential"]
-        subscription = plan.subscription_id or subscription_from_cli()
-        credential = build_credential(plan, cloud)
-        clients = build_clients(
-            credential, subscription, cloud.resource_manager, cloud.scopes, module.params["wait_timeout"]
-        )
-        manager = DockerHostVM(module, inputs, clients, deadline)
-        result = manager.present() if module.params["state"] == "present" else manager.absent()
+        cloud = resolve_cloud(request.cloud_environment, timeout=min(30.0, deadline.remaining()))
+        subscription = request.credential.subscription_id or subscription_from_cli()
+        credential = build_credential(request.credential, cloud)
+        clients = build_clients(credential, subscription, cloud.resource_manager, cloud.scopes, deadline)
+        host = DockerHostVM(module, request, clients, deadline)
+        result = host.run()
     except ExtensionFailed as exc:
         module.fail_json(msg=exc.message, extension=exc.outcome, changed=True)
     except InvalidOption as exc:
         module.fail_json(msg=exc.message, option=exc.option)
     except AzureDockerHostError as exc:
-        wrote = manager is not None and manager.wrote
+        wrote = host is not None and host.executor.wrote
         module.fail_json(msg=exc.message, changed=wrote, exception=traceback.format_exc(), **exc.facts())
     module.exit_json(**result)
 

@@ -144,3 +144,19 @@ def test_every_wait_is_bounded_by_wait_timeout(host):
     assert timed_out["failed"]
     assert "wait_timeout (5s)" in timed_out["msg"]
     assert "run the task again" in timed_out["msg"]
+
+
+def test_a_retry_after_beyond_wait_timeout_fails_at_once(host):
+    """Issue 13 item 5: one 429 with Retry-After: 60 and wait_timeout: 8 took 63 s, then failed as a timeout."""
+    name = "dh-throttled"
+    host.emulator.add_fault("throttle", rf"/networkSecurityGroups/{name}-nsg$", method="PUT", retry_after=60)
+    started = time.monotonic()
+    (throttled,) = host.run(host.task(host.args(name, host.server_cert(name), wait_timeout=8))).results
+    assert time.monotonic() - started < 45  # ansible-playbook's own start included; 60 s were not waited
+    assert throttled["failed"]
+    assert throttled["msg"].startswith(f"create network security group '{name}-nsg': Azure throttled the request")
+    assert "retry in 60s" in throttled["msg"]
+    assert "wait_timeout (8s)" in throttled["msg"]
+    assert throttled["status"] == 429
+    nsg_puts = [r for r in host.requests() if r["method"] == "PUT" and r["path"].endswith(f"{name}-nsg")]
+    assert [r["status"] for r in nsg_puts] == [429]  # no retry after the deadline

@@ -265,3 +265,15 @@ def test_check_mode_from_nothing_sends_no_write(host):
     assert host.writes() == []
     # Only the resource group was read: it does not exist, so neither does anything in it.
     assert [r["method"] for r in host.requests() if r["path"].startswith("/subscriptions/")] == ["GET"]
+
+
+def test_a_size_in_other_case_converges(host):
+    """Issue 13 item 8: vm_size standard_b2s sent a VM PUT every run (Azure answers Standard_B2s)."""
+    name = "dh-size"
+    args = host.args(name, host.server_cert(name), vm_size="standard_b2s")
+    (created,) = host.run(host.task(args)).results
+    assert not created.get("failed"), created
+    host.emulator.clear_requests()
+    (again,) = host.run(host.task(args)).results
+    assert again["changed"] is False, again["changes"]
+    assert host.writes() == []

@@ -1,12 +1,11 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Certificates in, extension plan out: fingerprints in public places, secrets only in protected ones."""
+"""The extension plan: fingerprints in public places, secrets only in protected ones."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import datetime
 import gzip
 import hashlib
 import json
@@ -15,17 +14,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import load_certificates
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
-    EXTENSION_KINDS,
     extension_outcome,
     failure_text,
-    load_certificates,
-    names_host,
     parse_update_tag,
     plan_extensions,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import OWNER_TAG, InvalidOption
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
 
 
@@ -41,96 +38,10 @@ def der_sha256(path):
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-# -- certificates --------------------------------------------------------------------------------------------
-def test_load_certificates(tls):
-    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
-    assert certs.server_sha256 == der_sha256(tls["cert"])
-    assert certs.ca_sha256 == der_sha256(tls["ca"])
-    assert certs.server_dns_names == ("dh1.westeurope.cloudapp.azure.com",)
-    assert b"PRIVATE KEY" in certs.key_pem
-    assert b"PRIVATE KEY" not in repr(certs).encode()
-
-
-def test_missing_and_unreadable_files_name_the_option(tls, tmp_path):
-    cases = [
-        ((str(tmp_path / "nope.pem"), tls["cert"], tls["key"]), "ca_cert", "file not found"),
-        ((tls["ca"], str(tmp_path / "nope.pem"), tls["key"]), "server_cert", "file not found"),
-        ((tls["ca"], tls["cert"], str(tmp_path)), "server_key", "is a directory"),
-        ((tls["key"], tls["cert"], tls["key"]), "ca_cert", "holds no PEM certificate"),
-        ((tls["ca"], tls["key"], tls["key"]), "server_cert", "holds no PEM certificate"),
-        ((tls["ca"], tls["cert"], tls["cert"]), "server_key", "is not a PEM private key"),
-    ]
-    for args, option, message in cases:
-        with pytest.raises(InvalidOption, match=message) as info:
-            load_certificates(*args)
-        assert info.value.option == option
-
-
-def test_key_of_another_certificate(tls):
-    other = tls["pki"].server("other")
-    with pytest.raises(InvalidOption, match="is not the key of the certificate") as info:
-        load_certificates(tls["ca"], tls["cert"], other.key)
-    assert info.value.option == "server_key"
-
-
-def test_encrypted_key(tls, tmp_path):
-    with open(tls["key"], "rb") as handle:
-        key = serialization.load_pem_private_key(handle.read(), None)
-    encrypted = tmp_path / "enc.pem"
-    encrypted.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"pw"),
-        )
-    )
-    with pytest.raises(InvalidOption, match="encrypted") as info:
-        load_certificates(tls["ca"], tls["cert"], str(encrypted))
-    assert info.value.option == "server_key"
-
-
-def test_certificate_from_another_ca(tls, tmp_path):
-    stranger = TestCA(str(tmp_path / "other"), name="Other CA").server()
-    with pytest.raises(InvalidOption, match="was not issued by the CA") as info:
-        load_certificates(tls["ca"], stranger.cert, stranger.key)
-    assert info.value.option == "server_cert"
-
-
-def test_a_leaf_is_not_a_ca(tls):
-    with pytest.raises(InvalidOption, match="not a CA") as info:
-        load_certificates(tls["cert"], tls["cert"], tls["key"])
-    assert info.value.option == "ca_cert"
-
-
-def test_expired_and_client_certificates(tls):
-    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
-    old = tls["pki"].server("old", not_before=past, not_after=past + datetime.timedelta(days=1))
-    with pytest.raises(InvalidOption, match="expired on 2020-01-02"):
-        load_certificates(tls["ca"], old.cert, old.key)
-    client = tls["pki"].client()
-    with pytest.raises(InvalidOption, match="lacks serverAuth"):
-        load_certificates(tls["ca"], client.cert, client.key)
-
-
-def test_ca_bundle_is_accepted(tls, tmp_path):
-    other = TestCA(str(tmp_path / "other"), name="Next CA")
-    bundle = tmp_path / "bundle.pem"
-    with open(tls["ca"], "rb") as first, open(other.cert_path, "rb") as second:
-        bundle.write_bytes(first.read() + second.read())
-    certs = load_certificates(str(bundle), tls["cert"], tls["key"])
-    assert certs.ca_pem.count(b"BEGIN CERTIFICATE") == 2
-
-
-def test_names_host():
-    assert names_host(("dh1.westeurope.cloudapp.azure.com",), "DH1.westeurope.cloudapp.azure.com")
-    assert names_host(("*.westeurope.cloudapp.azure.com",), "dh1.westeurope.cloudapp.azure.com")
-    assert not names_host(("*.cloudapp.azure.com",), "dh1.westeurope.cloudapp.azure.com")
-    assert not names_host((), "dh1.westeurope.cloudapp.azure.com")
-
-
 # -- the extension plan ----------------------------------------------------------------------------------------
 def plan(extensions, certs, option="custom_script", port=2376):
-    return plan_extensions(extensions, option=option, port=port, certs=certs, location="westeurope", vm_name="dh1")
+    method = INSTALL_METHODS[option]
+    return plan_extensions(extensions, method=method, port=port, certs=certs, location="westeurope", vm_name="dh1")
 
 
 def as_azure_returns(step, state="Succeeded"):
@@ -216,7 +127,7 @@ def test_failed_extension_is_rerun_with_a_new_tag(tls):
     assert [s.action for s in plan([rerun], certs)] == ["none"]
 
 
-def test_switching_kind_removes_the_other_extension(tls):
+def test_switching_install_method_removes_the_other_extension(tls):
     certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
     docker_ext = as_azure_returns(plan([], certs, option="docker_extension")[0])
     unrelated = {"name": "OmsAgent", "properties": {"type": "OmsAgentForLinux", "publisher": "Microsoft"}}
@@ -244,7 +155,7 @@ def test_failure_text_has_status_and_stderr_tail():
     assert "line 39" in text
     assert "line 19" not in text  # only the tail
     assert "wrote x" not in text
-    outcome = extension_outcome(ext, EXTENSION_KINDS["custom_script"])
+    outcome = extension_outcome(ext, INSTALL_METHODS["custom_script"])
     assert outcome == {
         "name": "docker-install",
         "type": "Microsoft.Azure.Extensions.CustomScript",

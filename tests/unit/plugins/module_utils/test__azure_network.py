@@ -9,27 +9,20 @@ import copy
 import pytest
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import (
-    DOCKER_RULE,
-    SSH_RULE,
+    NETWORK_RESOURCES,
+    NetworkIds,
     NetworkNames,
     plan_network_interface,
     plan_public_ip,
-    plan_security_group,
     plan_virtual_network,
-    validate_allowed_cidrs,
     validate_dns_label,
-    validate_docker_port,
     validate_subnet_id,
 )
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
-    OWNER_TAG,
-    AzureDockerHostError,
-    InvalidOption,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
 
 SUB = "11111111-2222-3333-4444-555555555555"
-NAMES = NetworkNames(SUB, "rg", "dh1")
-COMMON = {"names": NAMES, "location": "westeurope", "tags": None, "vm_name": "dh1"}
+IDS = NetworkIds(SUB, "rg", NetworkNames("dh1"))
+COMMON = {"ids": IDS, "location": "westeurope", "tags": None, "vm_name": "dh1"}
 
 
 def common(**over) -> dict:
@@ -48,57 +41,6 @@ def created(step):
 
 
 # -- allowed_cidrs: secure by default --------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "cidrs",
-    [["*"], ["Internet"], ["any"], ["0.0.0.0/0"], ["::/0"], ["10.0.0.0/8", "0.0.0.0/0"], ["0.0.0.0/1", "128.0.0.0/1"]],
-)
-def test_the_whole_internet_is_refused_unless_allowed(cidrs):
-    with pytest.raises(InvalidOption) as info:
-        validate_allowed_cidrs(cidrs, allow_from_anywhere=False)
-    assert info.value.option == "allowed_cidrs"
-    assert "allow_from_anywhere" in str(info.value)
-    assert validate_allowed_cidrs(cidrs, allow_from_anywhere=True) == ["*"]
-
-
-def test_cidrs_are_canonical_and_sorted():
-    assert validate_allowed_cidrs(["203.0.113.7", "10.1.0.0/16", "2001:db8::/32", "10.1.0.0/16"], False) == [
-        "10.1.0.0/16",
-        "2001:db8::/32",
-        "203.0.113.7/32",
-    ]
-
-
-@pytest.mark.parametrize(
-    ("cidrs", "message"),
-    [
-        (["10.1.2.3/16"], "host bits set; did you mean 10.1.0.0/16"),
-        (["not-an-ip"], "not an IPv4/IPv6 address or CIDR"),
-        (["VirtualNetwork"], "not an IPv4/IPv6 address or CIDR"),
-        ([], "is required"),
-        (None, "is required"),
-    ],
-)
-def test_bad_cidrs(cidrs, message):
-    with pytest.raises(InvalidOption, match=message):
-        validate_allowed_cidrs(cidrs, allow_from_anywhere=False)
-
-
-def test_no_cidrs_with_allow_from_anywhere_opens_to_star():
-    assert validate_allowed_cidrs(None, allow_from_anywhere=True) == ["*"]
-
-
-@pytest.mark.parametrize(("port", "message"), [(2375, "plain-HTTP"), (0, "1-65535"), (65536, "1-65535"), (22, "SSH")])
-def test_bad_docker_port(port, message):
-    with pytest.raises(InvalidOption, match=message) as info:
-        validate_docker_port(port)
-    assert info.value.option == "docker_port"
-
-
-@pytest.mark.parametrize("port", [2376, 4243, 1, 65535])
-def test_good_docker_port(port):
-    assert validate_docker_port(port) == port
-
-
 def test_dns_label_defaults_to_the_name_in_lower_case():
     assert validate_dns_label(None, "DockerHost1") == "dockerhost1"
 
@@ -127,74 +69,13 @@ def test_subnet_id():
 
 
 def test_derived_names_must_fit():
-    NetworkNames("", "rg", "a" * 59).check_lengths()
+    NetworkNames("a" * 59).check_lengths()
     with pytest.raises(InvalidOption, match="virtual network would be named") as info:
-        NetworkNames("", "rg", "a" * 60).check_lengths()
+        NetworkNames("a" * 60).check_lengths()
     assert info.value.option == "name"
 
 
 # -- security group ----------------------------------------------------------------------------------------
-def test_new_security_group_opens_ssh_and_docker_only_to_the_sources():
-    step = plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON)
-    assert step.action == "create"
-    rules = {r["name"]: r["properties"] for r in step.body["properties"]["securityRules"]}
-    assert set(rules) == {SSH_RULE, DOCKER_RULE}
-    assert rules[SSH_RULE]["destinationPortRange"] == "22"
-    assert rules[DOCKER_RULE]["destinationPortRange"] == "2376"
-    assert all(r["sourceAddressPrefix"] == "10.1.0.0/16" for r in rules.values())
-    assert all(r["direction"] == "Inbound" and r["access"] == "Allow" for r in rules.values())
-    assert step.body["tags"] == {OWNER_TAG: "dh1"}
-    assert "2375" not in repr(step.body)
-
-
-def test_security_group_is_a_noop_when_equal_and_updates_only_what_differs():
-    step = plan_security_group(None, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON)
-    actual = created(step)
-    assert (
-        plan_security_group(actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **COMMON).action == "none"
-    )
-
-    moved = plan_security_group(actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=4243, **COMMON)
-    assert (moved.action, moved.reasons) == ("update", ["security_rules"])
-    assert moved.after["security_rules"][DOCKER_RULE]["destination_ports"] == ["4243"]
-    assert moved.before["security_rules"][DOCKER_RULE]["destination_ports"] == ["2376"]
-
-    tagged = plan_security_group(
-        actual, sources=["10.1.0.0/16", "10.2.0.0/16"], docker_port=2376, **common(tags={"a": "b"})
-    )
-    assert tagged.reasons == ["tags"]
-    assert tagged.body["tags"] == {"a": "b", OWNER_TAG: "dh1"}
-
-
-def test_security_group_update_keeps_rules_it_does_not_manage():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
-    foreign = {"name": "allow-https", "properties": {"priority": 300, "destinationPortRange": "443"}}
-    actual["properties"]["securityRules"].append(foreign)
-    step = plan_security_group(actual, sources=["10.9.0.0/16"], docker_port=2376, **COMMON)
-    names = [r["name"] for r in step.body["properties"]["securityRules"]]
-    assert names == ["allow-https", SSH_RULE, DOCKER_RULE]
-
-
-def test_security_group_single_vs_list_prefixes_compare_equal():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
-    for rule in actual["properties"]["securityRules"]:
-        rule["properties"]["sourceAddressPrefixes"] = [rule["properties"].pop("sourceAddressPrefix")]
-    assert plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **COMMON).action == "none"
-
-
-def test_failed_provisioning_is_put_again():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
-    actual["properties"]["provisioningState"] = "Failed"
-    step = plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **COMMON)
-    assert (step.action, step.reasons) == ("update", ["provisioning_state"])
-
-
-def test_resources_cannot_move():
-    actual = created(plan_security_group(None, sources=["10.1.0.0/16"], docker_port=2376, **COMMON))
-    with pytest.raises(AzureDockerHostError, match="location"):
-        plan_security_group(actual, sources=["10.1.0.0/16"], docker_port=2376, **common(location="eastus"))
-
-
 # -- public IP ---------------------------------------------------------------------------------------------
 def test_public_ip_create_noop_and_label_change():
     step = plan_public_ip(None, dns_label="dh1", **COMMON)
@@ -246,8 +127,25 @@ def test_nic_joins_subnet_public_ip_and_security_group():
 
 def test_nic_uses_a_given_subnet():
     subnet = f"/subscriptions/{SUB}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
-    names = NetworkNames(SUB, "rg", "dh1", subnet)
-    step = plan_network_interface(None, **common(names=names))
+    ids = NetworkIds(SUB, "rg", NetworkNames("dh1"), subnet)
+    step = plan_network_interface(None, **common(ids=ids))
     assert step.body["properties"]["ipConfigurations"][0]["properties"]["subnet"]["id"] == subnet
     moved = plan_network_interface(created(step), **COMMON)
     assert moved.reasons == ["subnet_id"]
+
+
+# -- the tables: one row per resource type, one per security rule ---------------------------------------
+def test_every_network_resource_is_one_row():
+    assert list(NETWORK_RESOURCES) == ["network_security_group", "public_ip", "virtual_network", "network_interface"]
+    for row in NETWORK_RESOURCES.values():
+        assert IDS.id(row.key).endswith(f"/providers/Microsoft.Network/{row.arm_type}/dh1{row.suffix}")
+        assert NetworkNames("dh1").name(row.key) == f"dh1{row.suffix}"
+
+
+def test_a_trailing_newline_is_refused():
+    with pytest.raises(InvalidOption):
+        validate_dns_label("dh1\n", "dh1")
+    with pytest.raises(InvalidOption):
+        validate_subnet_id(
+            f"/subscriptions/{SUB}/resourceGroups/g/providers/Microsoft.Network/virtualNetworks/v/subnets/s\n"
+        )

@@ -1,6 +1,6 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The SDK layer's own logic: errors, retries, deadlines, concurrency, tags, the resource group plan."""
+"""The SDK transport's own logic: errors, retries, deadlines, concurrency, polling."""
 
 from __future__ import annotations
 
@@ -12,26 +12,19 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
-    OWNER_TAG,
     AzureDockerHostError,
     Deadline,
+    DeadlineRetryPolicy,
     FirstPollPolicy,
-    InvalidOption,
+    RetryBeyondDeadline,
     call,
     delete_and_wait,
     first_poll_times,
     get_or_none,
-    owned_by,
     pending_state,
-    plan_resource_group,
     run_concurrently,
-    same_id,
     settled,
-    validate_location,
-    validate_resource_group,
-    validate_tags,
     wait_for,
-    wanted_tags,
 )
 
 
@@ -177,80 +170,6 @@ def test_deadline():
     assert deadline.expired()
 
 
-def test_ids_compare_without_case():
-    assert same_id("/subscriptions/S/resourceGroups/G/x", "/SUBSCRIPTIONS/s/resourcegroups/g/X/")
-    assert not same_id("/a/b", "/a/c")
-
-
-@pytest.mark.parametrize("location", ["West Europe", "westeurope", "WESTEUROPE"])
-def test_locations_are_normalised(location):
-    assert validate_location(location) == "westeurope"
-
-
-@pytest.mark.parametrize(("func", "value", "option"), [(validate_location, "west-europe!", "location")])
-def test_bad_location(func, value, option):
-    with pytest.raises(InvalidOption) as info:
-        func(value)
-    assert info.value.option == option
-
-
-@pytest.mark.parametrize("name", ["", "a" * 91, "group.", "bad/name", "spaces here"])
-def test_bad_resource_group_names(name):
-    with pytest.raises(InvalidOption, match="resource_group"):
-        validate_resource_group(name)
-
-
-@pytest.mark.parametrize(
-    ("tags", "problem"),
-    [
-        ({f"t{i}": "v" for i in range(51)}, "at most 50"),
-        ({"a/b": "v"}, "tag name"),
-        ({"x" * 513: "v"}, "tag name"),
-        ({"k": "v" * 257}, "longer than 256"),
-        ({OWNER_TAG: "x"}, "reserved"),
-    ],
-)
-def test_bad_tags(tags, problem):
-    with pytest.raises(InvalidOption, match=problem):
-        validate_tags(tags)
-
-
-def test_tags_are_strings():
-    assert validate_tags({"n": 1, "empty": None}) == {"n": "1", "empty": ""}
-
-
-def test_wanted_tags():
-    # Creating: the user's tags plus ownership.
-    assert wanted_tags(None, {"a": "1"}, "vm") == {"a": "1", OWNER_TAG: "vm"}
-    assert wanted_tags(None, None, "vm") == {OWNER_TAG: "vm"}
-    mine = {"tags": {"a": "1", OWNER_TAG: "vm"}}
-    theirs = {"tags": {"a": "1"}}
-    # Tags unset: leave them alone.
-    assert wanted_tags(mine, None, "vm") == mine["tags"]
-    assert wanted_tags(theirs, None, "vm") == theirs["tags"]
-    # Tags set: exactly them, ownership kept only where it was.
-    assert wanted_tags(mine, {"b": "2"}, "vm") == {"b": "2", OWNER_TAG: "vm"}
-    assert wanted_tags(theirs, {"b": "2"}, "vm") == {"b": "2"}
-
-
-def test_owned_by_this_vm_only():
-    assert owned_by({"tags": {OWNER_TAG: "VM1"}}, "vm1")
-    assert not owned_by({"tags": {OWNER_TAG: "vm2"}}, "vm1")
-    assert not owned_by({"tags": {}}, "vm1")
-    assert not owned_by(None, "vm1")
-
-
-def test_resource_group_plan():
-    existing = {"name": "g", "location": "westeurope", "properties": {"provisioningState": "Succeeded"}}
-    assert plan_resource_group(existing, "g", None, None, "vm").action == "none"
-    assert plan_resource_group(existing, "g", "eastus", {"a": "b"}, "vm").action == "none"  # never changed
-    step = plan_resource_group(None, "g", "westeurope", {"a": "b"}, "vm")
-    assert step.action == "create"
-    assert step.body == {"location": "westeurope", "tags": {"a": "b", OWNER_TAG: "vm"}}
-    with pytest.raises(InvalidOption, match="location"):
-        plan_resource_group(None, "g", None, None, "vm")
-
-
 def test_pending_state():
     assert pending_state({"properties": {"provisioningState": "Updating"}}) == "Updating"
     assert pending_state({"properties": {"provisioningState": "Succeeded"}}) is None
@@ -343,3 +262,46 @@ def test_first_poll_policy_waits_the_answer_retry_after_once():
     (_put, _put_at), (_first, first_at), (_second, second_at) = policy.next.sent
     assert first_at - started >= 1.0  # held until the PUT's Retry-After had passed
     assert second_at - first_at < 0.5  # later polls are azure-core's: not held again
+
+
+# -- no retry waits past the deadline (issue 13 item 5) ---------------------------------------------
+class _Transport:
+    def __init__(self):
+        self.slept = []
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+
+
+def _throttled(seconds, status=429):
+    http_response = type("R", (), {"status_code": status, "headers": {"Retry-After": str(seconds)}})()
+    return type("PipelineResponse", (), {"http_response": http_response})()
+
+
+def test_a_retry_after_longer_than_what_is_left_fails_at_once():
+    policy = DeadlineRetryPolicy(Deadline(8), retry_total=6)
+    transport = _Transport()
+    with pytest.raises(RetryBeyondDeadline) as info:
+        policy.sleep(policy.configure_retries({}), transport, _throttled(60))
+    assert transport.slept == []  # not one second waited
+    message = info.value.during("create network security group 'a-nsg'").message
+    assert message.startswith("create network security group 'a-nsg': Azure throttled the request (HTTP 429)")
+    assert "retry in 60s" in message
+    assert "wait_timeout (8s)" in message
+    assert info.value.status == 429
+
+
+def test_a_retry_after_within_the_deadline_is_waited():
+    policy = DeadlineRetryPolicy(Deadline(30), retry_total=6)
+    transport = _Transport()
+    policy.sleep(policy.configure_retries({}), transport, _throttled(2))
+    assert transport.slept == [2]
+
+
+def test_call_names_the_action_when_azure_throttles_beyond_the_deadline():
+    def throttled():
+        raise RetryBeyondDeadline(429, 3600, True, Deadline(5))
+
+    with pytest.raises(AzureDockerHostError, match=r"^read x: Azure throttled .* retry in 3600s") as info:
+        call("read x", throttled, deadline=Deadline(5))
+    assert info.value.status == 429

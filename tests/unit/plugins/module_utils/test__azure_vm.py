@@ -10,11 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
-    OWNER_TAG,
-    AzureDockerHostError,
-    InvalidOption,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import (
     DEFAULT_IMAGE,
     VmSpec,
@@ -230,6 +227,18 @@ def test_size_and_tags_are_updated_in_place():
     assert "resources" not in step.body  # extensions are not part of a VM PUT
 
 
+def test_a_size_in_other_case_is_the_same_size():
+    """Issue 13 item 8: Azure compares sizes without case; standard_b2s sent a VM PUT every run."""
+    actual = as_azure_returns(plan_vm(None, spec()))
+    actual["properties"]["hardwareProfile"]["vmSize"] = "Standard_B2s"  # Azure's spelling
+    step = plan_vm(actual, spec(vm_size="standard_b2s"))
+    assert step.action == "none", step.reasons
+    assert step.after["vm_size"] == "Standard_B2s"  # the diff shows no change
+    assert step.body["properties"]["hardwareProfile"]["vmSize"] == "Standard_B2s"
+    resized = plan_vm(actual, spec(vm_size="standard_d2s_v5"))
+    assert resized.reasons == ["vm_size"]
+
+
 @pytest.mark.parametrize(
     ("over", "named"),
     [
@@ -256,3 +265,12 @@ def test_failed_vm_is_put_again():
     actual = as_azure_returns(plan_vm(None, spec()))
     actual["properties"]["provisioningState"] = "Failed"
     assert plan_vm(actual, spec()).reasons == ["provisioning_state"]
+
+
+@pytest.mark.parametrize(
+    ("validate", "value"),
+    [(validate_vm_name, "web\n"), (validate_vm_size, "Standard_B2s\n"), (validate_admin_username, "azureuser\n")],
+)
+def test_a_trailing_newline_is_refused(validate, value):
+    with pytest.raises(InvalidOption):
+        validate(value)

@@ -1,93 +1,24 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""azure_docker_vm: every input check runs before any request and names its option."""
+"""azure_docker_vm: the documentation and the argument spec say the same (the checks: test__azure_request.py)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import yaml
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import AZURE_AUTH_ARGSPEC
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
 from ansible_collections.dockerhost.azure.plugins.modules import azure_docker_vm
-from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec, validate
-
-SUB = "11111111-2222-3333-4444-555555555555"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnmB1Mm0jwKPv6xS8NHcyUA7uSlqBMGZnGG7NAPSXF5 me@laptop"
+from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec
+from ansible_collections.dockerhost.azure.tests.support.module_args import patch_module_args
 
 
-@pytest.fixture
-def params(test_ca):
-    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
-    values = {name: spec.get("default") for name, spec in argument_spec().items()}
-    values.update(
-        subscription_id=SUB,
-        resource_group="docker-hosts",
-        name="dh1",
-        location="westeurope",
-        allowed_cidrs=["203.0.113.0/24"],
-        ssh_public_keys=[KEY],
-        ca_cert=test_ca.cert_path,
-        server_cert=pair.cert,
-        server_key=pair.key,
-    )
-    return values
-
-
-def test_valid_input(params):
-    inputs = validate(params)
-    assert inputs["sources"] == ["203.0.113.0/24"]
-    assert inputs["dns_label"] == "dh1"
-    assert inputs["extension_kind"].type == "CustomScript"
-    assert inputs["credential"].kind == "default"
-
-
-@pytest.mark.parametrize(
-    ("over", "option"),
-    [
-        ({"name": "bad_name"}, "name"),
-        ({"name": "a" * 64}, "name"),  # its virtual network name would be too long
-        ({"resource_group": "bad/group"}, "resource_group"),
-        ({"location": "West-Europe!"}, "location"),
-        ({"dns_label": "Upper"}, "dns_label"),
-        ({"admin_username": "admin"}, "admin_username"),
-        ({"admin_password": "short"}, "admin_password"),
-        ({"ssh_public_keys": None}, "ssh_public_keys"),
-        ({"ssh_public_keys": ["not a key"]}, "ssh_public_keys"),
-        ({"allowed_cidrs": ["0.0.0.0/0"]}, "allowed_cidrs"),
-        ({"allowed_cidrs": None}, "allowed_cidrs"),
-        ({"docker_port": 2375}, "docker_port"),
-        ({"docker_port": 70000}, "docker_port"),
-        ({"ca_cert": "/nonexistent/ca.pem"}, "ca_cert"),
-        ({"server_cert": None}, "server_cert"),
-        ({"image": "ubuntu"}, "image"),
-        ({"vm_size": "B 2"}, "vm_size"),
-        ({"tags": {"a/b": "c"}}, "tags"),
-        ({"subnet_id": "/subnets/x"}, "subnet_id"),
-        ({"wait_timeout": 0}, "wait_timeout"),
-        ({"subscription_id": "nope"}, "subscription_id"),
-        ({"secret": "s"}, "client_id"),
-        ({"cloud_environment": "http://insecure/metadata"}, "cloud_environment"),
-    ],
-)
-def test_bad_input_names_the_option(params, over, option):
-    params.update(over)
-    with pytest.raises(InvalidOption) as info:
-        validate(params)
-    assert info.value.option == option
-    assert str(info.value).startswith(f"{option}: ")
-
-
-def test_mismatched_key_names_server_key(params, test_ca):
-    params["server_key"] = test_ca.server("other").key
-    with pytest.raises(InvalidOption) as info:
-        validate(params)
-    assert info.value.option == "server_key"
-
-
-def test_absent_needs_no_certificates_or_login(params):
-    params.update(state="absent", ca_cert=None, server_cert=None, server_key=None, ssh_public_keys=None)
-    assert "certs" not in validate(params)
+def run_module(capsys, args: dict) -> dict:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        azure_docker_vm.main()
+    return json.loads(capsys.readouterr().out)
 
 
 def test_documentation_matches_argument_spec():
@@ -99,3 +30,13 @@ def test_documentation_matches_argument_spec():
         assert documented[name].get("default") == spec[name].get("default"), name
         assert documented[name]["type"] == spec[name]["type"], name
     assert spec["admin_password"]["no_log"] is True
+
+
+def test_an_old_sdk_is_named_with_its_version_before_anything_runs(capsys, monkeypatch):
+    monkeypatch.setattr(
+        azure_docker_vm, "requirement_problems", lambda: ["azure-mgmt-network 24.0.0 is older than 25.0.0"]
+    )
+    result = run_module(capsys, {"resource_group": "rg", "name": "dh1", "state": "absent"})
+    assert result["failed"]
+    assert "azure-mgmt-network 24.0.0 is older than 25.0.0" in result["msg"]
+    assert "azure-core >= 1.30.0" in result["msg"]

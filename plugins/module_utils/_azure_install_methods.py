@@ -1,0 +1,89 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Install methods: how a VM extension installs Docker and gives its daemon the TLS certificates.
+
+This file is private to the dockerhost.azure collection; it has no compatibility promise.
+
+One class per method, named by the ``docker_install`` value it implements. Adding a method is a class
+here, one entry in :data:`INSTALL_METHODS`, and its paragraph in the module's ``docker_install`` option.
+A method says which extension it is, what goes in its public settings (never a secret), what goes in its
+protected settings (the certificates and key: Azure never returns them), and which public fingerprints
+must re-run it when they change (port, SHA-256 of the server and CA certificates, anything else it ships).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, ClassVar
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import (
+    packed_script,
+    render_install_script,
+    script_sha256,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CertificateSet
+
+__all__ = ["INSTALL_METHODS", "CustomScript", "DockerExtension", "InstallMethod"]
+
+
+class InstallMethod:
+    """One way to install Docker on the VM through an extension (see the subclasses)."""
+
+    option: ClassVar[str]  # the docker_install value
+    name: ClassVar[str]  # the extension's resource name on the VM
+    publisher: ClassVar[str] = "Microsoft.Azure.Extensions"
+    type: ClassVar[str]
+    version: ClassVar[str]  # typeHandlerVersion, major.minor
+
+    def settings(self, port: int) -> dict:
+        """Public settings: nothing secret, nothing the handler's schema would refuse."""
+        return {}
+
+    def protected_settings(self, port: int, certs: CertificateSet) -> dict:
+        raise NotImplementedError
+
+    def fingerprints(self, port: int, certs: CertificateSet) -> dict[str, str]:
+        """Public values whose change must re-run the extension (never a hash of the key)."""
+        return {"port": str(port), "cert": certs.server_sha256, "ca": certs.ca_sha256}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CustomScript(InstallMethod):
+    """``custom_script``: CustomScript 2.1 runs the collection's install script (``_install_script``)."""
+
+    option = "custom_script"
+    name = "docker-install"
+    type = "CustomScript"
+    version = "2.1"
+
+    def protected_settings(self, port: int, certs: CertificateSet) -> dict:
+        rendered = render_install_script(port, certs.ca_pem, certs.cert_pem, certs.key_pem)
+        return {"script": packed_script(rendered)}
+
+    def fingerprints(self, port: int, certs: CertificateSet) -> dict[str, str]:
+        return {**super().fingerprints(port, certs), "script": script_sha256()}
+
+
+class DockerExtension(InstallMethod):
+    """``docker_extension``: the 2014 flow's DockerExtension (retired by Microsoft), port public, certs protected."""
+
+    option = "docker_extension"
+    name = "DockerExtension"
+    type = "DockerExtension"
+    version = "1.2"
+
+    def settings(self, port: int) -> dict:
+        return {"docker": {"port": str(port)}}
+
+    def protected_settings(self, port: int, certs: CertificateSet) -> dict:
+        def b64(data: bytes) -> str:
+            return base64.b64encode(data).decode("ascii")
+
+        return {"certs": {"ca": b64(certs.ca_pem), "cert": b64(certs.cert_pem), "key": b64(certs.key_pem)}}
+
+
+INSTALL_METHODS: dict[str, InstallMethod] = {method.option: method for method in (CustomScript(), DockerExtension())}
