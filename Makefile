@@ -14,13 +14,13 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: help setup lint sanity units integration min-deps molecule test demo bench changelog clean
+.PHONY: help setup lint galaxy tarball sanity units integration min-deps molecule test demo bench changelog clean
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
 	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
 	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
-	@echo "make lint | sanity | units | integration | min-deps | bench | changelog | clean"
+	@echo "make lint | galaxy | tarball | sanity | units | integration | min-deps | bench | changelog | clean"
 
 # Re-run setup when the requirement files change or the venv is missing.
 $(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
@@ -29,13 +29,25 @@ $(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
 setup:
 	bash hack/setup.sh
 
-# ansible-lint: --offline and the exported ANSIBLE_COLLECTIONS_PATH keep its cache out of the checkout.
+# ansible-lint: the whole collection, production profile, offline (.ansible-lint); the exported
+# ANSIBLE_COLLECTIONS_PATH keeps its cache out of the checkout. Then the docsite's linter and Galaxy's.
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
 	shellcheck $(SHELL_SCRIPTS)
 	antsibull-changelog lint
-	ansible-lint --offline roles playbooks extensions
+	ansible-lint
+	antsibull-docs lint-collection-docs --plugin-docs .
+	$(MAKE) galaxy
+
+# Galaxy's upload validator (galaxy-importer) on the built tarball: no error, no warning.
+galaxy: $(STAMP)
+	bash hack/galaxy-importer.sh
+
+# The built tarball: its member list, then the demo from the copy installed in a clean venv (also part of
+# `integration`).
+tarball: $(STAMP)
+	$(PYTEST) tests/integration/packaging
 
 sanity: $(STAMP)
 	bash hack/sanity.sh
