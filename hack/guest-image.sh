@@ -20,7 +20,8 @@ set -euo pipefail
 suite=${1:?usage: $0 bookworm|trixie|sid}
 mirror=${DOCKERHOST_GUEST_MIRROR:-http://deb.debian.org/debian}
 
-packages=(systemd-sysv dbus iproute2 ca-certificates docker.io busybox-static)
+# python3: every Azure Linux image has it (the VM agent, waagent, is Python), and the install script uses it.
+packages=(systemd-sysv dbus iproute2 ca-certificates python3 docker.io busybox-static)
 case $suite in
   bookworm) ;;
   trixie | sid) packages+=(docker-cli) ;; # from trixie on the docker command is only recommended
