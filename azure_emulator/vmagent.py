@@ -91,6 +91,10 @@ class VMDockerd(DockerDaemon):
     def daemon_config(self) -> dict:
         cfg = dict(self.config)
         cfg.update(_SANDBOX)
+        # Without iptables dockerd refuses icc=false ("ICC=false uses iptables to function"); the sandbox has no
+        # bridge for containers to talk over anyway, so the VM's setting is dropped here, nowhere else.
+        if cfg.get("icc") is False:
+            del cfg["icc"]
         cfg.update({"data-root": self.data_root, "exec-root": self.exec_root, "pidfile": self.pidfile})
         if self.hosts_as_flags:
             cfg.pop("hosts", None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import os
 import socket
 import ssl
@@ -14,6 +15,11 @@ import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import (
+    packed_script,
+    render_install_script,
+)
 
 pytestmark = [pytest.mark.emulator, pytest.mark.docker]
 
@@ -185,3 +191,36 @@ def test_an_injected_extension_failure_and_suppress_failures(arm, azure_emulator
     status, ext = _put(arm, _cse({"commandToExecute": "true"}, suppressFailures=True, forceUpdateTag="x"))
     assert status["status"] == "Succeeded"
     assert ext["properties"]["instanceView"]["statuses"][0]["message"] == "Enable failed: again"
+
+
+def test_the_install_script_merges_an_existing_daemon_json_that_a_real_dockerd_accepts(
+    arm, azure_emulator, test_ca, vm
+):
+    """The project's own script (issue 13 item 11): keys written before the first run are kept, the merged file
+    (TLS, hardened defaults, the administrator's keys) starts a real dockerd, and a conflict fails by name."""
+    assert _put(arm, _cse({"commandToExecute": "true"}))[0]["status"] == "Succeeded"  # the VM's root exists
+    docker_dir = os.path.join(azure_emulator.vms()[0]["root"], "etc", "docker")
+    os.makedirs(docker_dir, exist_ok=True)
+    mine = {"data-root": "/mnt/docker-data", "debug": True, "max-concurrent-downloads": 2, "log-driver": "local"}
+    with open(os.path.join(docker_dir, "daemon.json"), "w", encoding="utf-8") as handle:
+        json.dump(mine, handle)
+    server = test_ca.server("server", ip_addresses=(vm,))
+    with open(test_ca.cert_path, "rb") as ca, open(server.cert, "rb") as cert, open(server.key, "rb") as key:
+        rendered = render_install_script(2376, ca.read(), cert.read(), key.read())
+    body = _cse(protected={"script": packed_script(rendered)}, forceUpdateTag="script")
+    status, _ext = _put(arm, body)
+    assert status["status"] == "Succeeded", status
+    assert _mtls_ok(test_ca, vm)
+    with open(os.path.join(docker_dir, "daemon.json"), encoding="utf-8") as handle:
+        merged = json.load(handle)
+    assert {key: merged[key] for key in mine} == mine
+    assert merged["tlsverify"] is True and merged["live-restore"] is True and merged["no-new-privileges"] is True
+    assert "log-opts" not in merged  # the administrator chose the log driver
+    assert any(name.startswith("daemon.json.dockerhost-backup-") for name in os.listdir(docker_dir))
+
+    merged["tlsverify"] = False
+    with open(os.path.join(docker_dir, "daemon.json"), "w", encoding="utf-8") as handle:
+        json.dump(merged, handle)
+    status, _ext = _put(arm, _cse(protected={"script": packed_script(rendered)}, forceUpdateTag="again"))
+    assert status["status"] == "Failed"
+    assert "daemon.json already sets tlsverify to other values" in status["error"]["message"]
