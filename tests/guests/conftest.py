@@ -64,12 +64,14 @@ class DockerTLS:
         self.server = self.ca.server(dns_names=("localhost",), ip_addresses=("127.0.0.1",))
         self.client = self.ca.client()
 
-    def script(self) -> str:
+    def script(self, daemon_options: dict | None = None) -> str:
         def read(path: str) -> bytes:
             with open(path, "rb") as handle:
                 return handle.read()
 
-        return render_install_script(self.port, read(self.ca.cert_path), read(self.server.cert), read(self.server.key))
+        return render_install_script(
+            self.port, read(self.ca.cert_path), read(self.server.cert), read(self.server.key), daemon_options
+        )
 
     def context(self, client_cert: bool = True) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
