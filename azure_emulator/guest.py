@@ -224,15 +224,16 @@ class Guest:
             )
             there.close()
             try:
-                _, stderr = helper.communicate(timeout=timeout + 5)
+                stderr = helper.communicate(timeout=timeout + 5)[1]
             except subprocess.TimeoutExpired as exc:
                 helper.kill()
                 helper.wait()
                 raise GuestError(f"{self.name}: connecting to port {port} took more than {timeout:.0f}s") from exc
             if helper.returncode != 0:
-                raise ConnectionRefusedError(f"{self.name}: port {port}: {stderr.strip().splitlines()[-1:]}")
+                why = (stderr.strip().splitlines() or ["no error output"])[-1]
+                raise ConnectionRefusedError(f"{self.name}: port {port}: {why}")
             here.settimeout(timeout)
-            _, fds, _, _ = socket.recv_fds(here, 16, 1)
+            fds = socket.recv_fds(here, 16, 1)[1]
         conn = socket.socket(fileno=fds[0])
         conn.settimeout(timeout)
         return conn
