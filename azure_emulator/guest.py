@@ -20,6 +20,7 @@ Every wait is bounded; :meth:`Guest.stop` powers off, then kills, and always rea
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import os
 import shlex
@@ -133,7 +134,13 @@ class Guest:
         ]
         with open(self.console_log, "wb") as log:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (it only calls prctl)
             )
         deadline = time.monotonic() + timeout
         try:
@@ -241,6 +248,12 @@ class Guest:
     def main_pid(self, unit: str) -> int:
         """The unit's MainPID in the guest (0 when it is not running)."""
         return int(self.run(f"systemctl show -P MainPID {shlex.quote(unit)}").stdout.strip() or 0)
+
+
+def _die_with_parent() -> None:
+    """In the nspawn child: SIGTERM when the process that booted it dies (nspawn then powers the guest off)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _descendants(pid: int):

@@ -8,7 +8,8 @@
 # SHA-256 of this script (which holds the package list) and the suite, so only the first run builds it
 # and any edit here makes a new one. It is built in a temporary directory next to its final place and
 # renamed into it, so an interrupted build leaves nothing that looks finished; a lock serialises
-# concurrent builds of the same suite. Old trees of the suite are removed after a successful build.
+# concurrent builds of the same suite. Each use touches the tree; trees of the suite unused for 7 days are
+# removed after a build (not at once: another checkout with another version of this script may be using one).
 #
 # docker.io (and docker-cli, where it is a separate package: trixie on) is PRE-INSTALLED, so a booted
 # guest needs no network: the install script sees dockerd and skips its apt path. That apt path
@@ -42,6 +43,7 @@ target=$cache/$suite-$hash
 log() { printf 'guest-image: %s\n' "$*" >&2; }
 
 if [ -f "$target/.dockerhost-guest" ]; then
+  touch "$target"
   printf '%s\n' "$target"
   exit 0
 fi
@@ -77,8 +79,6 @@ mmdebstrap --variant=minbase --quiet \
   --customize-hook='chroot "$1" dpkg-query -W -f="\${Package} \${Version}\n" docker.io > "$1/.dockerhost-guest"' \
   "$suite" "$tmp/rootfs" "$mirror" >&2
 mv "$tmp/rootfs" "$target"
-for old in "$cache/$suite"-*; do
-  [ "$old" = "$target" ] || [ ! -d "$old" ] || rm -rf "$old"
-done
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name "$suite-*" ! -path "$target" -mtime +7 -exec rm -rf {} +
 log "built $suite in $((SECONDS - start))s: $(cat "$target/.dockerhost-guest"), $(du -sh "$target" | cut -f1)"
 printf '%s\n' "$target"
