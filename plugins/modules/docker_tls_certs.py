@@ -452,7 +452,7 @@ class TLSCertsManager:
         layout, request = self.layout, self.request
         roles = [role for role in ROLES if role != "server" or layout.server_name]
         pairs = {role: read_pair(role, *layout.pair_paths(role)) for role in roles}
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(datetime.timezone.utc)
         plan = plan_present(request, pairs["ca"], pairs["client"], pairs.get("server"), now)
         for warning in plan.warnings:
             self.module.warn(warning)
