@@ -49,7 +49,9 @@ description:
 author:
   - dockerhost.azure contributors (@dockerhost)
 requirements:
-  - cryptography >= 41.0
+  - Python 3.8 or later where the module runs (usually the controller). ansible-core 2.18 and later refuse
+    older target Pythons themselves; with earlier ansible-core an older Python is not supported.
+  - cryptography >= 41.0 for that Python.
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
