@@ -174,6 +174,7 @@ def test_module_declares_the_python_range_of_tests_config():
     [
         ("docker_host_probe", {"_docker_probe.py", "_docker_options.py", "_docker_transport.py", "_tls_x509.py"}),
         ("docker_tls_certs", {"_tls_x509.py", "_tls_certs.py", "_tls_request.py", "_cert_dir.py", "_atomic_io.py"}),
+        ("azure_docker_vm", {"_azure_request.py", "_azure_plan.py", "_azure_sdk.py", "_install_script.py"}),
     ],
 )
 def test_shipped_module_utils_parse_as_python_3_8(module, expected):
