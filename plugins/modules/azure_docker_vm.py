@@ -193,7 +193,8 @@ options:
       - The extension's C(forceUpdateTag) records the SHA-256 fingerprint of the CA it shipped. When O(ca_cert)
         is another CA (a new one minted on a control node that lost C(~/.docker), or one supplied by mistake),
         the task fails before any write, in check mode too, naming the VM, both CA fingerprints and this
-        option. A host with no extension yet is not concerned.
+        option (the failed result also has them as C(deployed_ca_sha256) and C(ca_sha256)). A host with no
+        extension yet is not concerned.
       - When V(true), the new CA (with O(server_cert) and O(server_key)) is shipped and the daemon then trusts
         B(only) the new CA; every existing client holding a certificate from the old CA is locked out until it
         gets a client certificate from the new one. Once applied, a re-run with the same CA changes nothing.
