@@ -5,7 +5,8 @@
 bookworm (docker.io 20.10), trixie (26.1) and sid (28.5), systemd as PID 1, the suite's own units. The
 images have docker.io pre-installed, so the script takes its "already installed" path; its apt path is for
 the VM test (issue 14). Socket activation and the daemon.json merge were strict xfails until the `script`
-branch fixed them (issue 14, defects found on a real VM).
+branch fixed them (issue 14, defects found on a real VM); a masked or missing docker.socket was one until the
+`socket` branch made the script refuse it before any change.
 """
 
 from __future__ import annotations
@@ -168,19 +169,30 @@ BREAK_DOCKER_SOCKET = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 defect 1, still open on the script branch: Debian's docker.service Requires=docker.socket, "
-    "so with the socket masked or missing `systemctl restart docker` fails ('Unit docker.socket is masked' / "
-    "not found) and the script reports a dockerd failure instead of starting it without the socket",
-)
 @pytest.mark.parametrize("how", sorted(BREAK_DOCKER_SOCKET))
-def test_dockerd_comes_up_when_docker_socket_is_broken(guest, docker_tls, how):
-    """Issue 14 defect 1 on hosts whose docker.socket is masked or missing: dockerd must still come up."""
+def test_a_masked_or_missing_docker_socket_fails_before_any_change_and_the_way_out_works(guest, docker_tls, how):
+    """Issue 14 defect 1: Debian's docker.service has Requires=docker.socket, so systemd cannot start Docker with
+    the socket masked or missing. The script says so before changing anything and never unmasks; after the way
+    out it names (a full docker.service without the Requires=), Docker runs without docker.socket."""
     guest.run("systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true")
     guest.run(BREAK_DOCKER_SOCKET[how])
+    state = guest.run("systemctl show -p LoadState --value docker.socket").stdout.strip()
+    files = guest.run("ls -la /etc/docker /etc/systemd/system").stdout
+
+    refused = install(guest, docker_tls)
+    assert refused.returncode == 1, refused.stdout
+    assert f"docker.service requires docker.socket, which is {state} here" in refused.stderr, refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert guest.run("ls -la /etc/docker /etc/systemd/system").stdout == files
+    assert guest.run("systemctl show -p LoadState --value docker.socket").stdout.strip() == state  # not unmasked
+
+    guest.run(
+        "sed '/^Requires=docker.socket$/d' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service"
+        " && systemctl daemon-reload"
+    )
     installed(guest, docker_tls)
     assert guest.run("systemctl is-active docker.service").stdout.strip() == "active"
+    assert json.loads(guest.run("cat /etc/docker/daemon.json").stdout)["hosts"][0] == "unix:///var/run/docker.sock"
     assert https_get(guest, docker_tls, "/version")[0] == 200
     guest.run("timeout 60 docker -H unix:///var/run/docker.sock version >/dev/null", timeout=90)
 
