@@ -12,6 +12,28 @@ __all__ = ["SERVICE_FUNCTIONS"]
 
 SERVICE_FUNCTIONS = r"""
 # -- the daemon --------------------------------------------------------------------------------------
+# check_docker_socket: before anything is written. Debian's and Docker's docker.service have
+# Requires=docker.socket; with that socket masked or removed systemd refuses to start docker.service at all
+# ("Unit docker.socket is masked"). A masked socket is someone's decision, so it is not unmasked here, and a
+# drop-in cannot remove a dependency (systemd only adds them), so there is nothing safe to do but say so.
+check_docker_socket() {
+  state=$(systemctl show -p LoadState --value docker.socket 2>/dev/null || true)
+  [ "$state" != loaded ] || return 0
+  needs=$(systemctl show -p Requires -p BindsTo -p Requisite --value docker.service 2>/dev/null || true)
+  case " $(printf '%s' "$needs" | tr '\n' ' ') " in
+    *" docker.socket "*) ;;
+    *) return 0 ;;
+  esac
+  case $state in
+    masked) fix="run 'systemctl unmask docker.socket' to keep socket activation" ;;
+    *) fix="reinstall the package that ships it (apt-get install --reinstall docker.io) to keep socket activation" ;;
+  esac
+  fail "docker.service requires docker.socket, which is $state here, so systemd refuses to start Docker; \
+nothing was changed. Either $fix, or, to run Docker without docker.socket, install a copy of docker.service \
+without Requires=docker.socket as /etc/systemd/system/docker.service (a drop-in cannot remove a dependency) and \
+run 'systemctl daemon-reload'; then run this again"
+}
+
 # wait_for_daemon: 0 when dockerd answers on its socket and listens on the port; else 1 with $why set.
 # Bounded by wait_seconds, and over at once when docker.service has failed.
 wait_for_daemon() {

@@ -26,6 +26,13 @@ _PROGRAM = r"""#!/bin/sh
 # daemon.json.dockerhost-backup-<UTC time>[.N]. When dockerd does not come back with the new
 # configuration, the previous one is restored and started again, and the script fails with dockerd's error.
 #
+# docker.socket: when docker.service uses it, daemon.json's local listener is fd:// (socket activation keeps
+# working after `systemctl stop docker`); otherwise dockerd makes /var/run/docker.sock itself. When
+# docker.service requires docker.socket but the socket is masked or missing, systemd cannot start Docker at
+# all: the script fails before changing anything, naming docker.socket and the two ways out (unmask it, or a
+# full /etc/systemd/system/docker.service without the Requires=, since a drop-in cannot drop a dependency).
+# It never unmasks a unit.
+#
 # Settings, set in front of this program by the module:
 #   DOCKERHOST_PORT          TCP port of the TLS listener (never 2375, Docker's plain-HTTP port)
 #   DOCKERHOST_CA_B64        base64 PEM of the CA that client certificates must chain to
@@ -373,6 +380,7 @@ fi
 wait_for_cloud_init
 installed_before=$(command -v dockerd || true)
 install_packages
+check_docker_socket
 write_configuration
 apply_configuration
 if [ "$changed" -eq 1 ] || [ -z "$installed_before" ]; then check_containers_run; fi

@@ -64,6 +64,10 @@ class DockerTLS:
         self.server = self.ca.server(dns_names=("localhost",), ip_addresses=("127.0.0.1",))
         self.client = self.ca.client()
 
+    def rotate_server(self, name: str) -> None:
+        """A new server pair from the same CA, for the same names: what a certificate renewal hands the script."""
+        self.server = self.ca.server(name=name, dns_names=("localhost",), ip_addresses=("127.0.0.1",))
+
     def script(self, daemon_options: dict | None = None) -> str:
         def read(path: str) -> bytes:
             with open(path, "rb") as handle:

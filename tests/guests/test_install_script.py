@@ -5,7 +5,8 @@
 bookworm (docker.io 20.10), trixie (26.1) and sid (28.5), systemd as PID 1, the suite's own units. The
 images have docker.io pre-installed, so the script takes its "already installed" path; its apt path is for
 the VM test (issue 14). Socket activation and the daemon.json merge were strict xfails until the `script`
-branch fixed them (issue 14, defects found on a real VM).
+branch fixed them (issue 14, defects found on a real VM); a masked or missing docker.socket was one until the
+`socket` branch made the script refuse it before any change.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import ssl
 import subprocess
 
 import pytest
+
+from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import run_probe
+from ansible_collections.dockerhost.azure.tests.guests.port_forward import PortForward
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
@@ -48,6 +52,18 @@ def https_get(guest, docker_tls, path: str, client_cert: bool = True) -> tuple[i
     if b"chunked" in head.lower():
         body = _unchunk(body)
     return status, json.loads(body)
+
+
+def presented_cert(guest, docker_tls) -> bytes:
+    """The DER certificate the daemon's TLS port presents now."""
+    raw = guest.connect(docker_tls.port)
+    with docker_tls.context().wrap_socket(raw, server_hostname="localhost") as conn:
+        return conn.getpeercert(binary_form=True)
+
+
+def pem_to_der(path: str) -> bytes:
+    with open(path, encoding="ascii") as handle:
+        return ssl.PEM_cert_to_DER_cert(handle.read())
 
 
 def _unchunk(body: bytes) -> bytes:
@@ -117,6 +133,34 @@ def import_busybox(guest) -> str:
     return "dockerhost/busybox:local"
 
 
+def test_server_certificate_rotation_restarts_dockerd_once_and_a_container_survives(guest, docker_tls):
+    """Issue 14: a new server pair from the same CA is one restart; live-restore keeps containers running."""
+    installed(guest, docker_tls)
+    image = import_busybox(guest)
+    guest.run(f"docker run -d --name survivor --network none {image} /bin/busybox sleep 100000 >/dev/null", timeout=120)
+    container_pid = guest.run("docker inspect --format '{{.State.Pid}}' survivor").stdout.strip()
+    dockerd_pid = guest.main_pid("docker.service")
+    cursor = guest.run("journalctl --show-cursor -n 0 -q").stdout.strip().removeprefix("-- cursor: ")
+    old_der = pem_to_der(docker_tls.server.cert)
+    assert presented_cert(guest, docker_tls) == old_der
+
+    docker_tls.rotate_server("server-rotated")
+    rotated = installed(guest, docker_tls)
+    assert rotated.stdout.count("restarting Docker") == 1, rotated.stdout
+    written = [line.split()[-1] for line in rotated.stdout.splitlines() if line.startswith("dockerhost: wrote ")]
+    assert written == ["/etc/docker/server-cert.pem", "/etc/docker/server-key.pem"]
+    starts = guest.run(f"journalctl -u docker.service --after-cursor='{cursor}' -o cat | grep -c '^Started '").stdout
+    assert int(starts) == 1
+    assert guest.main_pid("docker.service") not in (0, dockerd_pid)
+
+    state = guest.run("docker inspect --format '{{.State.Running}} {{.State.Pid}}' survivor").stdout.split()
+    assert state == ["true", container_pid]  # the same process, never restarted
+    new_der = pem_to_der(docker_tls.server.cert)
+    assert new_der != old_der
+    assert presented_cert(guest, docker_tls) == new_der
+    assert https_get(guest, docker_tls, "/version")[0] == 200
+
+
 def test_a_container_runs_after_the_first_install(guest, docker_tls):
     installed(guest, docker_tls)
     image = import_busybox(guest)
@@ -168,19 +212,30 @@ BREAK_DOCKER_SOCKET = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 defect 1, still open on the script branch: Debian's docker.service Requires=docker.socket, "
-    "so with the socket masked or missing `systemctl restart docker` fails ('Unit docker.socket is masked' / "
-    "not found) and the script reports a dockerd failure instead of starting it without the socket",
-)
 @pytest.mark.parametrize("how", sorted(BREAK_DOCKER_SOCKET))
-def test_dockerd_comes_up_when_docker_socket_is_broken(guest, docker_tls, how):
-    """Issue 14 defect 1 on hosts whose docker.socket is masked or missing: dockerd must still come up."""
+def test_a_masked_or_missing_docker_socket_fails_before_any_change_and_the_way_out_works(guest, docker_tls, how):
+    """Issue 14 defect 1: Debian's docker.service has Requires=docker.socket, so systemd cannot start Docker with
+    the socket masked or missing. The script says so before changing anything and never unmasks; after the way
+    out it names (a full docker.service without the Requires=), Docker runs without docker.socket."""
     guest.run("systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true")
     guest.run(BREAK_DOCKER_SOCKET[how])
+    state = guest.run("systemctl show -p LoadState --value docker.socket").stdout.strip()
+    files = guest.run("ls -la /etc/docker /etc/systemd/system").stdout
+
+    refused = install(guest, docker_tls)
+    assert refused.returncode == 1, refused.stdout
+    assert f"docker.service requires docker.socket, which is {state} here" in refused.stderr, refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert guest.run("ls -la /etc/docker /etc/systemd/system").stdout == files
+    assert guest.run("systemctl show -p LoadState --value docker.socket").stdout.strip() == state  # not unmasked
+
+    guest.run(
+        "sed '/^Requires=docker.socket$/d' /lib/systemd/system/docker.service > /etc/systemd/system/docker.service"
+        " && systemctl daemon-reload"
+    )
     installed(guest, docker_tls)
     assert guest.run("systemctl is-active docker.service").stdout.strip() == "active"
+    assert json.loads(guest.run("cat /etc/docker/daemon.json").stdout)["hosts"][0] == "unix:///var/run/docker.sock"
     assert https_get(guest, docker_tls, "/version")[0] == 200
     guest.run("timeout 60 docker -H unix:///var/run/docker.sock version >/dev/null", timeout=90)
 
@@ -195,3 +250,27 @@ def test_a_configuration_dockerd_refuses_is_rolled_back(guest, docker_tls):
     assert guest.run("cat /etc/docker/daemon.json").stdout == before
     assert guest.run("systemctl is-active docker.service").stdout.strip() == "active"
     assert https_get(guest, docker_tls, "/version")[0] == 200
+
+
+@pytest.mark.parametrize("guest", ["sid"], indirect=True)
+def test_the_probe_talks_to_docker_28(guest, docker_tls):
+    """Issue 14: docker_host_probe's own code against sid's docker.io 28.5, over mutual TLS through a forward."""
+    installed(guest, docker_tls)
+    api = guest.run("docker version --format '{{.Server.APIVersion}}'").stdout.strip()
+    with PortForward(guest, docker_tls.port) as forward:
+        params = {
+            "docker_host": forward.url,
+            "ca_cert": docker_tls.ca.cert_path,
+            "client_cert": docker_tls.client.cert,
+            "client_key": docker_tls.client.key,
+            "tls_hostname": "localhost",
+            "timeout": 20,
+            "wait_timeout": 0.0,
+            "min_api_version": "1.44",  # what Docker 29 demands of its clients
+        }
+        result, warnings = run_probe(params, {})
+    assert not result.get("failed"), result
+    assert warnings == []
+    assert result["version"]["ApiVersion"] == api
+    assert tuple(int(part) for part in api.split(".")) >= (1, 51)
+    assert result["version"]["Version"].startswith("28.")

@@ -162,6 +162,9 @@ case "$name $*" in
   "systemctl restart"* | "systemctl start"*) bad && exit 1 ;;
   "systemctl show -p LoadState --value docker.socket") echo "${STUB_SOCKET:-loaded}" ;;
   "systemctl show -p Requires -p Wants docker.service") printf 'Requires=docker.socket\\nWants=containerd.service\\n' ;;
+  # STUB_NEEDS: docker.service's Requires/BindsTo/Requisite (Debian's unit requires docker.socket).
+  "systemctl show -p Requires -p BindsTo -p Requisite --value docker.service")
+    printf '%s\\n\\n\\n' "${STUB_NEEDS-docker.socket sysinit.target system.slice}" ;;
   "journalctl "*) bad && echo "unable to configure the Docker daemon: stub says no" ;;
   "dockerd --help") [ -n "${STUB_VALIDATE:-}" ] && echo "      --validate   Validate daemon configuration and exit" ;;
   "dockerd --validate"*) bad && { echo "unable to configure the Docker daemon: stub validation" >&2; exit 1; } ;;
@@ -199,7 +202,7 @@ def vm_path(tmp_path):
     basics.mkdir()
     for tool in ("base64", "basename", "cat", "chmod", "chown", "cmp", "cp", "grep", "id", "mkdir", "mktemp", "mv"):
         (basics / tool).symlink_to(shutil.which(tool))
-    for tool in ("dirname", "rm", "sed", "sleep", "tail", "awk", "sort", "date", "readlink", "python3", "ldd"):
+    for tool in ("dirname", "rm", "sed", "sleep", "tail", "awk", "sort", "date", "readlink", "python3", "ldd", "tr"):
         (basics / tool).symlink_to(shutil.which(tool))
     (basics / "tar").symlink_to(shutil.which("tar"))
     return f"{stub_dir}:{basics}", tmp_path / "stub.log"
@@ -372,9 +375,10 @@ def test_emulator_mode_uses_docker_socket_when_it_exists(tmp_path, pki, socket_u
 @pytest.mark.parametrize(("state", "listener"), [("loaded", "fd://"), ("masked", "unix:///var/run/docker.sock"),
                                                  ("not-found", "unix:///var/run/docker.sock")])  # fmt: skip
 def test_vm_mode_asks_systemd_about_docker_socket(tmp_path, pki, vm_path, state, listener):
+    """A docker.service that does not require docker.socket (say, the user's own unit) runs without it."""
     path, log = vm_path
     root = tmp_path / "root"
-    env = {"STUB_LOG": str(log), "STUB_ROOT": str(root), "STUB_SOCKET": state}
+    env = {"STUB_LOG": str(log), "STUB_ROOT": str(root), "STUB_SOCKET": state, "STUB_NEEDS": "sysinit.target"}
     proc = run_script(render_install_script(2376, pki["ca"], pki["cert"], pki["key"]), root, skip=False, path=path,
                       extra_env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -382,6 +386,27 @@ def test_vm_mode_asks_systemd_about_docker_socket(tmp_path, pki, vm_path, state,
     assert ("systemctl enable docker.socket" in log.read_text()) == (state == "loaded")
     exec_start = (root / "etc/systemd/system/docker.service.d/dockerhost.conf").read_text()
     assert " -H" not in exec_start.split("ExecStart=")[-1]
+
+
+@pytest.mark.parametrize(("state", "remedy"), [("masked", "systemctl unmask docker.socket"),
+                                               ("not-found", "apt-get install --reinstall docker.io")])  # fmt: skip
+def test_a_required_docker_socket_masked_or_missing_fails_before_any_change(tmp_path, pki, vm_path, state, remedy):
+    """Issue 14 defect 1: systemd would refuse to start docker.service; say so, change nothing, unmask nothing."""
+    path, log = vm_path
+    root = tmp_path / "root"
+    env = {"STUB_LOG": str(log), "STUB_ROOT": str(root), "STUB_SOCKET": state}
+    proc = run_script(render_install_script(2376, pki["ca"], pki["cert"], pki["key"]), root, skip=False, path=path,
+                      extra_env=env)  # fmt: skip
+    assert proc.returncode == 1
+    assert f"docker.service requires docker.socket, which is {state} here" in proc.stderr
+    assert remedy in proc.stderr
+    assert "/etc/systemd/system/docker.service" in proc.stderr  # the other way out: a unit without the Requires=
+    assert "nothing was changed" in proc.stderr
+    assert not (root / "etc/docker/daemon.json").exists()
+    assert not (root / "etc/systemd/system/docker.service.d/dockerhost.conf").exists()
+    calls = log.read_text().splitlines()
+    assert not [c for c in calls if c.split()[:2] in (["systemctl", "restart"], ["systemctl", "unmask"],
+                                                      ["systemctl", "daemon-reload"])]  # fmt: skip
 
 
 # -- issue 13 item 12: rollback with dockerd's own error ------------------------------------------------------
