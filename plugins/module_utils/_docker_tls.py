@@ -13,8 +13,6 @@ classified in ``_docker_errors``.
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import ssl
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._atomic_io import FileReadError, read_regular_file
@@ -24,20 +22,18 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options i
     invalid_option,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
-    HAS_CRYPTOGRAPHY as _HAS_X509,
-)
-from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
+    HAS_CRYPTOGRAPHY,
     PEMError,
+    cert_not_after,
+    cert_not_before,
     check_one_pem_block,
+    der_fingerprint,
+    iso,
     load_one_certificate,
 )
 
-try:  # optional on a managed node: without it the daemon's certificate is shown by its fingerprint only
+if HAS_CRYPTOGRAPHY:  # optional on a managed node: without it the daemon's certificate is shown by its fingerprint
     from cryptography import x509
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
-else:
-    HAS_CRYPTOGRAPHY = True
 
 __all__ = [
     "HAS_CRYPTOGRAPHY",
@@ -89,7 +85,7 @@ def _check_one_certificate(option: str, path: str, pem: bytes, expected: str) ->
     """
     what = f"{option} {path}"
     try:
-        if _HAS_X509:
+        if HAS_CRYPTOGRAPHY:
             load_one_certificate(pem, what=what)
         else:
             check_one_pem_block(pem, kind="certificate", what=what)
@@ -132,11 +128,12 @@ def _load_client_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
 def describe_certificate(der: bytes) -> dict:
     """Subject, issuer, SANs, validity and SHA-256 fingerprint of a DER certificate.
 
-    The formats are docker_tls_certs' (``_tls_x509.describe_cert``), so results of the two compare as they
-    are: names as RFC 4514 strings, times in ISO 8601 with ``+00:00``, the fingerprint in lower-case hex
-    without separators; the SANs in the certificate's own order. ``cryptography`` is read directly rather
-    than through ``_tls_x509``, which needs the controller's Python; where it is missing (a managed node),
-    or cannot read the certificate, the fingerprint is still given and ``details_missing`` says why.
+    The formats are docker_tls_certs' (``_tls_x509.describe_cert``, whose helpers this uses), so results of
+    the two compare as they are: names as RFC 4514 strings, times in ISO 8601 with ``+00:00``, the
+    fingerprint in lower-case hex without separators. Unlike a certificate we issue, a daemon's may carry
+    any SAN: all are listed (URI and email too) in the certificate's own order. Where ``cryptography`` is
+    missing (a managed node), or cannot read the certificate, the fingerprint is still given and
+    ``details_missing`` says why.
     """
     described: dict = {
         "subject": None,
@@ -144,7 +141,7 @@ def describe_certificate(der: bytes) -> dict:
         "sans": [],
         "not_before": None,
         "not_after": None,
-        "sha256_fingerprint": hashlib.sha256(der).hexdigest(),
+        "sha256_fingerprint": der_fingerprint(der),
     }
     if not HAS_CRYPTOGRAPHY:
         described["details_missing"] = (
@@ -157,20 +154,14 @@ def describe_certificate(der: bytes) -> dict:
         described.update(
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),
-            not_before=_iso(getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before),
-            not_after=_iso(getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after),
+            not_before=iso(cert_not_before(cert)),
+            not_after=iso(cert_not_after(cert)),
             sans=_san_strings(cert),
         )
     except ValueError as exc:
         described.update(subject=None, issuer=None, sans=[], not_before=None, not_after=None)
         described["details_missing"] = f"only the fingerprint is shown: the certificate cannot be read ({exc})"
     return described
-
-
-def _iso(moment: datetime.datetime) -> str:
-    if moment.tzinfo is None:  # cryptography < 42 gives naive UTC times
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat()
 
 
 def _san_strings(cert) -> list:

@@ -104,7 +104,7 @@ def test_not_a_certificate(tmp_path, certs):
 @pytest.fixture(params=[True, False], ids=["with-cryptography", "stdlib-only"])
 def x509_available(request, monkeypatch):
     """The probe's check with cryptography, and as on a managed node without it (the same messages)."""
-    monkeypatch.setattr(_docker_tls, "_HAS_X509", request.param, raising=False)
+    monkeypatch.setattr(_docker_tls, "HAS_CRYPTOGRAPHY", request.param)
     return request.param
 
 
