@@ -25,10 +25,11 @@ description:
     GET per resource) and writes nothing. A property Azure cannot change in place (O(image), O(admin_username),
     O(ssh_public_keys), password login, O(location)) makes the task fail, naming it, instead of being ignored.
   - Azure never returns an extension's protected settings, so the extension's C(forceUpdateTag) carries
-    SHA-256 fingerprints of the server certificate, the CA certificate and the install script, and the port
-    (public values, never a hash of a key). Rotating the server certificate or changing the script re-runs
-    the extension, and nothing else does. A failed extension fails the task with its status message and the
-    tail of the script's standard error; the next run re-applies it.
+    SHA-256 fingerprints of the server certificate, the CA certificate, the install script and (when set)
+    O(daemon_options), and the port (public values, never a hash of a key). Rotating the server certificate,
+    changing the script or the daemon options re-runs the extension, and nothing else does. A failed extension
+    fails the task with its status message and the tail of the script's standard error; the next run re-applies
+    it.
   - Every resource the module creates carries the tag C(dockerhost-azure-vm=<name>). O(state=absent) deletes
     exactly those (VM with its OS disk, NIC, public IP, security group, virtual network) and nothing it did not
     create. The resource group is never deleted, since it may hold other things.
