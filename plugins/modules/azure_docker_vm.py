@@ -117,6 +117,7 @@ options:
       - Refused with O(docker_install=docker_extension), which cannot apply them (rather than silently ignored).
     type: dict
     default: {}
+    version_added: 0.1.0
   validate_only:
     description:
       - Check every option (names, region, port, CIDRs, login, O(daemon_options), ...) and return, without
@@ -127,6 +128,7 @@ options:
         with empty RV(resource_ids) and RV(changes).
     type: bool
     default: false
+    version_added: 0.1.0
   allowed_cidrs:
     description:
       - Source networks (IPv4/IPv6 addresses or CIDRs, such as V(203.0.113.7/32)) allowed to reach SSH and
