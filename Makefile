@@ -14,13 +14,13 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: help setup lint galaxy tarball sanity units integration min-deps molecule test demo bench changelog clean
+.PHONY: help setup lint galaxy tarball sanity units integration min-deps molecule guests test demo bench changelog clean
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
 	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
 	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
-	@echo "make lint | galaxy | tarball | sanity | units | integration | min-deps | bench | changelog | clean"
+	@echo "make lint | galaxy | tarball | sanity | units | integration | min-deps | guests | bench | changelog | clean"
 
 # Re-run setup when the requirement files change or the venv is missing.
 $(STAMP): requirements.txt requirements-dev.txt bindep.txt hack/setup.sh
@@ -67,12 +67,18 @@ min-deps: $(STAMP)
 molecule: $(STAMP)
 	molecule test --all
 
+# The install script on booted Debian guests (systemd-nspawn, root; tests/guests/README.md). The first
+# run builds one image per suite into ~/.cache/dockerhost-azure/guests (1-2 min each).
+guests: $(STAMP)
+	$(PYTEST) tests/guests
+
 test: $(STAMP)
 	$(MAKE) lint
 	$(MAKE) sanity
 	$(MAKE) units
 	$(MAKE) integration
 	$(MAKE) min-deps
+	$(MAKE) guests
 
 # Benchmarks, not part of `make test` (see benchmarks/README.md); e.g. BENCH_ARGS="--reps 3 --only certs".
 bench: $(STAMP)

@@ -50,6 +50,9 @@ options:
         O(use_system_ca_store=true) or O(tls_verify=false).
       - Given explicitly, the file must exist. Certificate and key files must be regular files (not symlinks,
         FIFOs or devices) of at most 1 MiB.
+      - The file holds exactly one PEM certificate and nothing else; a bundle of several CAs is refused, naming
+        the file, since every CA in it would be trusted. O(client_cert) and O(client_key) likewise hold
+        exactly one PEM block each.
     type: path
   client_cert:
     description:

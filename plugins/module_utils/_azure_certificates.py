@@ -93,7 +93,7 @@ def load_certificates(
     not belong to the certificate, a certificate the CA did not issue, an expired certificate, a
     client-only certificate.
     """
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
     ca = _load_ca(ca_path)
     cert, key = _load_pair(cert_path, key_path)
     if not issued_by(cert, ca):

@@ -142,7 +142,7 @@ def check_client_certificate(
         thumbprint=certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Azure's thumbprint
         not_after=cert_not_after(certificate),
     )
-    moment = now or datetime.datetime.now(datetime.UTC)
+    moment = now or datetime.datetime.now(datetime.timezone.utc)
     if moment > facts.not_after:
         raise InvalidOption(
             PATH_OPTION,

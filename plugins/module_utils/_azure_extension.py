@@ -8,7 +8,7 @@ What each install method sends is in ``_azure_install_methods``; this file plans
 Certificates and key only ever travel in protectedSettings, which Azure never returns; so that a change
 is still seen, the extension's forceUpdateTag carries the method's public fingerprints (SHA-256 of the
 server and CA certificates, of the install script, and the port). Never a hash of the key: the
-certificate already changes with it.
+certificate already changes with it. The CA print also tells which CA the daemon trusts (``_azure_rekey``).
 """
 
 from __future__ import annotations
@@ -135,6 +135,10 @@ def plan_extensions(
         action, before, reasons = "create", None, []
     else:
         before = _state(actual)
+        if "ca" not in before["fingerprints"] and before["fingerprints"].get("cert") == prints["cert"]:
+            # A tag without the CA print: the same server certificate means the same CA (it is checked to be
+            # issued by it), so the missing print alone does not re-run the extension.
+            before["fingerprints"] = {**before["fingerprints"], "ca": prints["ca"]}
         reasons = [key for key in after if key not in ("publisher", "type") and before.get(key) != after.get(key)]
         if (before["publisher"] or "").lower() != method.publisher.lower():
             reasons.append("publisher")

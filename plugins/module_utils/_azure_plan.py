@@ -39,6 +39,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network im
     plan_virtual_network,
     put_network_resource,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_rekey import judge_ca
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import Request
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import (
     Step,
@@ -92,6 +93,7 @@ class Stage:
 @dataclass(frozen=True)
 class Plan:
     stages: tuple[Stage, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def steps(self) -> list[Step]:
@@ -130,7 +132,11 @@ def read_existing(clients: Clients, request: Request, ids: NetworkIds, deadline:
 
 
 # -- planning ------------------------------------------------------------------------------------------
-def plan_present(request: Request, ids: NetworkIds, group: dict | None, actual: dict) -> Plan:
+def plan_present(
+    request: Request, ids: NetworkIds, group: dict | None, actual: dict, *, rotate_ca: bool = False
+) -> Plan:
+    """Raises ``CaMismatch`` (before any write, in check mode too) when the host was set up with another CA
+    and ``rotate_ca`` is false."""
     rg_step = plan_resource_group(group, request.resource_group, request.location, request.tags, request.name)
     # The group's region is only a default: resources may live elsewhere.
     location = request.location or location_key((group or {}).get("location"))
@@ -158,6 +164,14 @@ def plan_present(request: Request, ids: NetworkIds, group: dict | None, actual: 
         nic_id=ids.id("network_interface"),
         tags=request.tags,
     )
+    verdict = judge_ca(
+        actual.get("extensions") or [],
+        vm_name=request.name,
+        resource_group=request.resource_group,
+        ca_sha256=request.certs.ca_sha256,
+        server_sha256=request.certs.server_sha256,
+        rotate=rotate_ca,
+    )
     extensions = plan_extensions(
         actual.get("extensions") or [],
         method=request.install_method,
@@ -174,7 +188,9 @@ def plan_present(request: Request, ids: NetworkIds, group: dict | None, actual: 
             Stage("virtual machine", (plan_vm(actual.get("virtual_machine"), spec),)),
             # The other install method's extension goes before ours is put.
             Stage("extensions", tuple(extensions)),
-        )
+        ),
+        # Only worth saying when the extension is about to be put.
+        warnings=(verdict.warning,) if verdict.warning and extensions[-1].changed else (),
     )
 
 
@@ -327,7 +343,7 @@ def present_result(plan: Plan, request: Request, ids: NetworkIds, current: dict,
     if extension is None:
         wanted = method.name.lower()
         extension = next((e for e in current.get("extensions") or [] if (e.get("name") or "").lower() == wanted), None)
-    warnings = []
+    warnings = list(plan.warnings)
     if fqdn and not names_host(request.certs.server_dns_names, fqdn):
         warnings.append(
             f"server_cert has no DNS name {fqdn}: clients verifying the host name will reject the daemon; "

@@ -23,6 +23,14 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options i
     ConnectionSettings,
     invalid_option,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
+    HAS_CRYPTOGRAPHY as _HAS_X509,
+)
+from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import (
+    PEMError,
+    check_one_pem_block,
+    load_one_certificate,
+)
 
 try:  # optional on a managed node: without it the daemon's certificate is shown by its fingerprint only
     from cryptography import x509
@@ -45,6 +53,8 @@ def build_ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     if settings.tls_verify:
         if settings.ca_cert:
             pem = _read_pem("ca_cert", settings.ca_cert)
+            # One CA, the one the user named: a CA appended to the file would be trusted too (issue 13).
+            _check_one_certificate("ca_cert", settings.ca_cert, pem, "a PEM CA certificate")
             try:
                 ctx.load_verify_locations(cadata=pem.decode("ascii", errors="replace"))
             except (ssl.SSLError, ValueError) as exc:
@@ -71,12 +81,30 @@ def _read_pem(option: str, path: str) -> bytes:
         raise invalid_option(str(exc)) from None
 
 
+def _check_one_certificate(option: str, path: str, pem: bytes, expected: str) -> None:
+    """Exactly one PEM CERTIFICATE block and nothing else, as docker_tls_certs reads its own files.
+
+    With ``cryptography`` the block is parsed too; without it (a managed node) the same block rules and
+    messages come from the stdlib check, and ssl parses the certificate.
+    """
+    what = f"{option} {path}"
+    try:
+        if _HAS_X509:
+            load_one_certificate(pem, what=what)
+        else:
+            check_one_pem_block(pem, kind="certificate", what=what)
+    except PEMError as exc:
+        raise invalid_option(f"{what} is not {expected}: it {exc.reason}") from None
+
+
 def _load_client_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
     # Both files pass the bounded reader first: ssl would block on a FIFO and read /dev/zero forever.
-    is_pem_cert = b"-----BEGIN CERTIFICATE-----" in _read_pem("client_cert", cert)
-    _read_pem("client_key", key)
-    if not is_pem_cert:
-        raise invalid_option(f"client_cert {cert} is not a PEM certificate")
+    _check_one_certificate("client_cert", cert, _read_pem("client_cert", cert), "a PEM certificate")
+    try:
+        # The block only: ssl parses the key below and says whether it is encrypted or not the pair's.
+        check_one_pem_block(_read_pem("client_key", key), kind="private key", what=f"client_key {key}")
+    except PEMError as exc:
+        raise invalid_option(f"client_key {key} is not a PEM private key: it {exc.reason}") from None
     asked_for_password = []
 
     def no_password() -> bytes:

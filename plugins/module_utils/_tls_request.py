@@ -193,6 +193,10 @@ def normalize_ip_address(value: str) -> str:
     return str(address)
 
 
+def _without_0o(text: str) -> str:
+    return text[2:] if text.startswith("0o") else text  # str.removeprefix is Python 3.9
+
+
 def parse_key_mode(value) -> int:
     """``key_mode`` accepts 0600/0400 as text (``'0600'``, ``'600'``, ``'0o600'``) or the YAML octal number."""
     if isinstance(value, bool):
@@ -200,7 +204,7 @@ def parse_key_mode(value) -> int:
     elif isinstance(value, int):
         mode = value
     else:
-        text = str(value).lower().removeprefix("0o")
+        text = _without_0o(str(value).lower())
         mode = int(text, 8) if re.fullmatch(r"[0-7]{3,4}", text) else None
     if mode not in KEY_MODES:
         raise CertsError(f"key_mode must be '0600' or '0400' (quote it), got {value!r}")
@@ -334,7 +338,7 @@ def _mode_grants_group_or_other_write(value) -> bool | None:
         return bool(value & 0o022) if 0 <= value <= 0o7777 else None
     text = str(value)
     if _OCTAL_MODE.fullmatch(text):
-        return bool(int(text.removeprefix("0o"), 8) & 0o022)
+        return bool(int(_without_0o(text), 8) & 0o022)
     grants = False
     for item in text.split(","):
         match = _SYMBOLIC_ITEM.fullmatch(item)

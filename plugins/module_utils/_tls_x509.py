@@ -46,6 +46,7 @@ __all__ = [
     "cert_not_before",
     "cert_pem",
     "cert_sans",
+    "check_one_pem_block",
     "der_fingerprint",
     "describe_cert",
     "describe_der",
@@ -93,7 +94,7 @@ _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]{1,64})-----((?:(?!-----).)*)---
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
 
 
-def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: str, unparsable: str) -> bytes:
+def _one_pem_block(data: bytes, labels: tuple[bytes, ...], kind: str, missing: str, unparsable: str) -> bytes:
     """The single PEM block of ``data`` whose label is in ``labels``, or PEMError's reason as ValueError.
 
     Refused: no block, several blocks (a second certificate appended to ``ca.pem`` would be trusted by
@@ -109,13 +110,38 @@ def _one_pem_block(data: bytes, labels: tuple[bytes, ...], noun: str, missing: s
         raise ValueError(unparsable if b"-----BEGIN " in data else missing)
     if len(blocks) > 1:
         found = ", ".join(block.group(1).decode("ascii") for block in blocks)
-        raise ValueError(f"holds {len(blocks)} PEM blocks ({found}); exactly one {noun} and nothing else is expected")
+        raise ValueError(f"holds {len(blocks)} PEM blocks ({found}); exactly one {kind} and nothing else is expected")
     if any(part.strip() for part in outside):
-        raise ValueError(f"holds text outside its PEM block; exactly one {noun} and nothing else is expected")
+        raise ValueError(f"holds text outside its PEM block; exactly one {kind} and nothing else is expected")
     label = blocks[0].group(1)
     if label not in labels:
-        raise ValueError(f"holds a PEM {label.decode('ascii')} block, not {noun}")
+        raise ValueError(f"holds a PEM {label.decode('ascii')} block, not a {kind}")
     return blocks[0].group(0)
+
+
+def _class_name(obj) -> str:
+    """The class name without cryptography's leading underscore (``_RSAPrivateKey`` -> ``RSAPrivateKey``)."""
+    name = type(obj).__name__
+    return name[1:] if name.startswith("_") else name  # str.removeprefix is Python 3.9
+
+
+def check_one_pem_block(data: bytes, *, kind: str, what: str) -> bytes:
+    """The one PEM block of ``data``, ``kind`` "certificate" or "private key", checked without ``cryptography``.
+
+    The same rules and messages as ``load_one_certificate`` / ``load_one_private_key`` before they parse the
+    block: for a Python where ``cryptography`` is missing (the probe on a managed node). Raises ``PEMError``.
+    """
+    if kind == "certificate":
+        labels = (b"CERTIFICATE",)
+        missing = "holds no PEM certificate (no BEGIN CERTIFICATE line)"
+        unparsable = "holds unparsable PEM: the certificate cannot be decoded"
+    else:
+        labels, kind = _KEY_LABELS, "private key"  # the one other kind
+        missing = unparsable = "holds unparsable PEM: the private key cannot be decoded"
+    try:
+        return _one_pem_block(data, labels, kind, missing, unparsable)
+    except ValueError as exc:
+        raise PEMError(what, str(exc)) from None
 
 
 def load_one_certificate(data: bytes, *, what: str) -> x509.Certificate:
@@ -123,16 +149,11 @@ def load_one_certificate(data: bytes, *, what: str) -> x509.Certificate:
 
     Raises ``PEMError`` naming ``what`` (for example the file's path) otherwise.
     """
-    unparsable = "holds unparsable PEM: the certificate cannot be decoded"
-    missing = "holds no PEM certificate (no BEGIN CERTIFICATE line)"
-    try:
-        block = _one_pem_block(data, (b"CERTIFICATE",), "a certificate", missing, unparsable)
-    except ValueError as exc:
-        raise PEMError(what, str(exc)) from None
+    block = check_one_pem_block(data, kind="certificate", what=what)
     try:
         return x509.load_pem_x509_certificate(block)
     except ValueError:
-        raise PEMError(what, unparsable) from None
+        raise PEMError(what, "holds unparsable PEM: the certificate cannot be decoded") from None
 
 
 def load_one_private_key(data: bytes, *, what: str):
@@ -141,10 +162,7 @@ def load_one_private_key(data: bytes, *, what: str):
     Raises ``PEMError`` naming ``what``; the message never quotes the file.
     """
     unparsable = "holds unparsable PEM: the private key cannot be decoded"
-    try:
-        block = _one_pem_block(data, _KEY_LABELS, "a private key", unparsable, unparsable)
-    except ValueError as exc:
-        raise PEMError(what, str(exc)) from None
+    block = check_one_pem_block(data, kind="private key", what=what)
     try:
         # The full RSA consistency check costs ~0.25 s per 4096-bit key; the key is only compared with
         # its certificate here, and every signature made with it is verified right after signing.
@@ -155,8 +173,8 @@ def load_one_private_key(data: bytes, *, what: str):
         ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise PEMError(what, unparsable) from None
-    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise PEMError(what, f"holds an unsupported {type(key).__name__.removeprefix('_')} key (RSA or ECDSA only)")
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise PEMError(what, f"holds an unsupported {_class_name(key)} key (RSA or ECDSA only)")
     return key
 
 
@@ -178,12 +196,12 @@ def parse_key(data: bytes) -> tuple[object | None, str | None]:
 
 def cert_not_after(cert: x509.Certificate) -> datetime.datetime:
     value = getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
-    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.UTC)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
 def cert_not_before(cert: x509.Certificate) -> datetime.datetime:
     value = getattr(cert, "not_valid_before_utc", None)
-    return value if value is not None else cert.not_valid_before.replace(tzinfo=datetime.UTC)
+    return value if value is not None else cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
 
 
 def der_fingerprint(der: bytes) -> str:
@@ -209,7 +227,7 @@ def key_kind(public_key) -> str:
         return f"ecdsa {_CURVE_NAMES.get(public_key.curve.name, public_key.curve.name)}"
     if isinstance(public_key, rsa.RSAPublicKey):
         return f"rsa {public_key.key_size}"
-    return type(public_key).__name__.removeprefix("_")
+    return _class_name(public_key)
 
 
 def issued_by(cert: x509.Certificate, ca_cert: x509.Certificate) -> bool:
@@ -284,7 +302,7 @@ def cert_covers_host(cert: x509.Certificate, host: str) -> bool:
 
 
 def iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat()
+    return moment.astimezone(datetime.timezone.utc).isoformat()
 
 
 def describe_cert(cert: x509.Certificate) -> dict:

@@ -27,9 +27,9 @@ description:
   - Azure never returns an extension's protected settings, so the extension's C(forceUpdateTag) carries
     SHA-256 fingerprints of the server certificate, the CA certificate, the install script and (when set)
     O(daemon_options), and the port (public values, never a hash of a key). Rotating the server certificate,
-    changing the script or the daemon options re-runs the extension, and nothing else does. A failed extension
-    fails the task with its status message and the tail of the script's standard error; the next run re-applies
-    it.
+    changing the script or the daemon options re-runs the extension, and nothing else does. Another CA than
+    the one the host was set up with is refused (see O(rotate_ca)). A failed extension fails the task with its
+    status message and the tail of the script's standard error; the next run re-applies it.
   - Every resource the module creates carries the tag C(dockerhost-azure-vm=<name>). O(state=absent) deletes
     exactly those (VM with its OS disk, NIC, public IP, security group, virtual network) and nothing it did not
     create. The resource group is never deleted, since it may hold other things.
@@ -216,6 +216,24 @@ options:
         protected settings.
       - Required with O(state=present).
     type: path
+  rotate_ca:
+    description:
+      - Whether this run may replace the CA the host's Docker daemon was set up with.
+      - The extension's C(forceUpdateTag) records the SHA-256 fingerprint of the CA it shipped. When O(ca_cert)
+        is another CA (a new one minted on a control node that lost C(~/.docker), or one supplied by mistake),
+        the task fails before any write, in check mode too, naming the VM, both CA fingerprints and this
+        option (the failed result also has them as C(deployed_ca_sha256) and C(ca_sha256)). A host with no
+        extension yet is not concerned.
+      - When V(true), the new CA (with O(server_cert) and O(server_key)) is shipped and the daemon then trusts
+        B(only) the new CA; every existing client holding a certificate from the old CA is locked out until it
+        gets a client certificate from the new one. Once applied, a re-run with the same CA changes nothing.
+      - A C(forceUpdateTag) without a CA fingerprint (written by hand or by another tool) leaves the deployed
+        CA unknown. If its server certificate fingerprint is that of O(server_cert), the CA counts as the same
+        (O(server_cert) is checked to be issued by O(ca_cert)) and the extension does not re-run for the
+        missing fingerprint alone; otherwise the extension is applied with a warning.
+    type: bool
+    default: false
+    version_added: 0.1.0
   wait_timeout:
     description:
       - Seconds the whole task may wait for Azure (operations, retries, the extension's run). When it passes,
@@ -431,6 +449,7 @@ def argument_spec() -> dict:
         ca_cert={"type": "path"},
         server_cert={"type": "path"},
         server_key={"type": "path", "no_log": False},
+        rotate_ca={"type": "bool", "default": False},
         wait_timeout={"type": "int", "default": 1800},
     )
     return spec
@@ -454,7 +473,7 @@ class DockerHostVM:
             if plan.changed and not self.module.check_mode:
                 self.executor.apply(plan, actual)
             return common_result(plan, self.request, self.ids, self.module._diff)
-        plan = plan_present(self.request, self.ids, group, actual)
+        plan = plan_present(self.request, self.ids, group, actual, rotate_ca=self.module.params["rotate_ca"])
         current = actual
         if plan.changed and not self.module.check_mode:
             current = self.executor.apply(plan, actual)
@@ -497,7 +516,7 @@ def main() -> None:
     except ExtensionFailed as exc:
         module.fail_json(msg=exc.message, extension=exc.outcome, changed=True)
     except InvalidOption as exc:
-        module.fail_json(msg=exc.message, option=exc.option)
+        module.fail_json(msg=exc.message, option=exc.option, **exc.facts())
     except AzureDockerHostError as exc:
         wrote = host is not None and host.executor.wrote
         module.fail_json(msg=exc.message, changed=wrote, exception=traceback.format_exc(), **exc.facts())

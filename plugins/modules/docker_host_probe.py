@@ -378,9 +378,12 @@ def fail_on_old_python():
         + ". Set ansible_python_interpreter to a newer Python there (on RHEL 8: "
         "dnf install python39), or probe from the controller (delegate_to: localhost)."
     )
+    # AnsibleModule cannot report it: the option spec lives in the module_utils this Python cannot import,
+    # and AnsibleModule refuses options it does not know. So answer as ansible-core's own basic.py does
+    # below its minimum Python: the result as JSON on stdout, exit status 1.
     result = {"failed": True, "changed": False, "error_kind": "unsupported_python", "msg": msg}
     sys.stdout.write(json.dumps(result) + "\n")
-    sys.exit(1)
+    raise SystemExit(1)
 
 
 def main():

@@ -49,7 +49,9 @@ description:
 author:
   - dockerhost.azure contributors (@dockerhost)
 requirements:
-  - cryptography >= 41.0
+  - Python 3.8 or later where the module runs (usually the controller). ansible-core 2.18 and later refuse
+    older target Pythons themselves; with earlier ansible-core an older Python is not supported.
+  - cryptography >= 41.0 for that Python.
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -452,7 +454,7 @@ class TLSCertsManager:
         layout, request = self.layout, self.request
         roles = [role for role in ROLES if role != "server" or layout.server_name]
         pairs = {role: read_pair(role, *layout.pair_paths(role)) for role in roles}
-        now = datetime.datetime.now(datetime.UTC)
+        now = datetime.datetime.now(datetime.timezone.utc)
         plan = plan_present(request, pairs["ca"], pairs["client"], pairs.get("server"), now)
         for warning in plan.warnings:
             self.module.warn(warning)

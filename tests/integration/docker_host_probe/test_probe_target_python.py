@@ -5,70 +5,58 @@
 The module runs as on a managed node (the ``elsewhere`` connection) with ``ansible_python_interpreter`` set to
 another Python than the controller's: the oldest claimed one must probe a real daemon (without
 ``cryptography``, which that Python does not have here: the certificate is then shown by its fingerprint);
-an older one must fail with a message, never a traceback (issue 15). The interpreters are looked up under
-pyenv and on PATH; a test whose interpreter is missing is skipped, saying so.
+the same with the minimum ``cryptography`` (a cached venv, see ``tests/support/target_python.py``); an older
+one must fail with a message, never a traceback (issue 15). The interpreters are looked up under pyenv and on
+PATH; a test whose interpreter is missing is skipped, saying so.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.probe_helpers import FQDN
-from ansible_collections.dockerhost.azure.tests.support.ansible import ELSEWHERE, VENV, AnsibleRunner
+from ansible_collections.dockerhost.azure.tests.support import target_python
+from ansible_collections.dockerhost.azure.tests.support.ansible import VENV
+from ansible_collections.dockerhost.azure.tests.support.target_python import OLDEST, needs, oldest_venv
 
 pytestmark = pytest.mark.docker
 
 MODULE = "dockerhost.azure.docker_host_probe"
-OLDEST = "3.8"  # the module's requirements and tests/config.yml say the same
-_PYENV = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-
-
-def interpreter(version: str) -> str | None:
-    """A working ``pythonX.Y`` under pyenv or on PATH, or None (a pyenv shim of a version not selected fails)."""
-    candidates = sorted(glob.glob(os.path.join(_PYENV, "versions", f"{version}.*", "bin", f"python{version}")))
-    candidates.append(shutil.which(f"python{version}"))
-    for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "pass"], capture_output=True, timeout=30, check=False).returncode == 0:
-            return candidate
-    return None
-
-
-class TargetRunner(AnsibleRunner):
-    """Without the command line's ``-e ansible_python_interpreter``, so a task's own ``vars`` can choose one."""
-
-    def command(self, playbook: Path) -> list[str]:
-        return [str(VENV / "bin" / "ansible-playbook"), str(playbook)]
 
 
 def run_on(python: str, params: dict, home: Path) -> dict:
-    task = {MODULE: params, "vars": {**ELSEWHERE, "ansible_python_interpreter": python}}
-    runner = TargetRunner(home / "ansible-home", drop_prefixes=("DOCKER_",), extra={"HOME": str(home)})
-    return runner.play([task]).results[0]
+    return target_python.run_on(python, MODULE, params, home)
 
 
-def needs(version: str) -> str:
-    python = interpreter(version)
-    if python is None:
-        pytest.skip(f"no Python {version} on this machine (looked on PATH and under {_PYENV}/versions)")
-    return python
+def oldest(flavour: str) -> str:
+    """The oldest claimed Python bare (no cryptography: the stdlib paths) or in a venv with the minimum one."""
+    return needs(OLDEST) if flavour == "bare" else oldest_venv()
 
 
-def test_the_oldest_claimed_python_probes_a_real_daemon(probe_world, tmp_path):
-    python = needs(OLDEST)
-    result = run_on(python, probe_world.tls_params(), tmp_path)
+@pytest.mark.parametrize("flavour", ["bare", "with-cryptography"])
+def test_the_oldest_claimed_python_probes_a_real_daemon(probe_world, tmp_path, flavour):
+    result = run_on(oldest(flavour), probe_world.tls_params(), tmp_path)
     assert not result.get("failed"), result
     assert result["ping"] == "OK"
     assert len(result["server_cert"]["sha256_fingerprint"]) == 64
-    if result["server_cert"]["subject"] is None:
+    if flavour == "bare":
         assert "cryptography is not installed" in result["server_cert"]["details_missing"]
     else:
         assert result["server_cert"]["sans"] == [f"DNS:{FQDN}"]
+
+
+@pytest.mark.parametrize("flavour", ["bare", "with-cryptography"])
+def test_the_oldest_claimed_python_refuses_a_ca_bundle(probe_world, tmp_path, flavour):
+    """Issue 13 item 1: a CA appended to ca.pem must not be trusted, with or without cryptography."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(probe_world.ca.cert_path).read_bytes() + Path(probe_world.other_ca.cert_path).read_bytes())
+    result = run_on(oldest(flavour), probe_world.tls_params(ca_cert=str(bundle)), tmp_path)
+    assert result["failed"]
+    assert result["error_kind"] == "invalid_option", result["msg"]
+    assert f"ca_cert {bundle} is not a PEM CA certificate: it holds 2 PEM blocks" in result["msg"]
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,18 @@ def test_failure_text_has_status_and_stderr_tail():
         "status_message": "Enable failed: exit status=1",
     }
     assert failure_text(None) == "no status message was reported"
+
+
+def test_a_tag_without_the_ca_print_does_not_rerun_for_that_alone(tls):
+    # The same server certificate is the same CA (it is checked to be issued by it): no re-run, no diff.
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    existing = as_azure_returns(plan([], certs)[0])
+    tag = existing["properties"]["forceUpdateTag"]
+    existing["properties"]["forceUpdateTag"] = tag.replace(f";ca={certs.ca_sha256}", "")
+    assert "ca" not in parse_update_tag(existing["properties"]["forceUpdateTag"])
+    assert [s.action for s in plan([existing], certs)] == ["none"]
+    # Another server certificate with that old tag re-runs, and the new tag carries the CA print.
+    other = tls["pki"].server("other", dns_names=("dh1.westeurope.cloudapp.azure.com",))
+    (step,) = plan([existing], load_certificates(tls["ca"], other.cert, other.key))
+    assert step.reasons == ["fingerprints"]
+    assert parse_update_tag(step.body["properties"]["forceUpdateTag"])["ca"] == certs.ca_sha256

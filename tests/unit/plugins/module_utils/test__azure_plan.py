@@ -8,6 +8,8 @@ import dataclasses
 
 import pytest
 
+from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import load_certificates
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan import (
     Executor,
     network_ids,
@@ -15,6 +17,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan impor
     plan_present,
     resource_ids,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_rekey import CaMismatch
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import build_request
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec
@@ -124,3 +127,44 @@ def test_the_executor_follows_the_stages_and_skips_unchanged_steps(request_):
     ]
     assert current["virtual_machine"] == {"name": "dh1"}
     assert executor.wrote
+
+
+# -- never re-key a host by accident -----------------------------------------------------------------------------
+def _set_up_with(request):
+    """The extension as Azure returns it after ``request`` was applied."""
+    (step,) = plan_present(request, network_ids(request, SUB), None, {}).stages[-1].steps
+    props = {k: v for k, v in step.body["properties"].items() if k != "protectedSettings"}
+    return {"name": step.name, "tags": step.body["tags"], "properties": {**props, "provisioningState": "Succeeded"}}
+
+
+def _with_new_ca(request_, tmp_path):
+    other_ca = TestCA(str(tmp_path / "other-pki"), name="Other CA")
+    pair = other_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
+    return dataclasses.replace(request_, certs=load_certificates(other_ca.cert_path, pair.cert, pair.key))
+
+
+def test_another_ca_is_refused_before_any_step_and_rotate_ca_applies_it(request_, tmp_path):
+    actual = {"extensions": [_set_up_with(request_)]}
+    ids = network_ids(request_, SUB)
+    assert plan_present(request_, ids, None, actual).stages[-1].steps[0].action == "none"
+    new_ca = _with_new_ca(request_, tmp_path)
+    with pytest.raises(CaMismatch) as caught:
+        plan_present(new_ca, ids, None, actual)
+    assert request_.certs.ca_sha256 in caught.value.message and new_ca.certs.ca_sha256 in caught.value.message
+    plan = plan_present(new_ca, ids, None, actual, rotate_ca=True)
+    (step,) = plan.stages[-1].steps
+    assert (step.action, step.reasons) == ("update", ["fingerprints"])
+    assert (step.before["fingerprints"]["ca"], step.after["fingerprints"]["ca"]) == (
+        request_.certs.ca_sha256,
+        new_ca.certs.ca_sha256,
+    )
+    assert plan.warnings == ()
+
+
+def test_an_extension_whose_ca_is_unknown_is_applied_with_a_warning(request_):
+    foreign = _set_up_with(request_)
+    foreign["properties"]["forceUpdateTag"] = "set-by-hand"
+    plan = plan_present(request_, network_ids(request_, SUB), None, {"extensions": [foreign]})
+    assert plan.stages[-1].steps[0].action == "update"
+    (warning,) = plan.warnings
+    assert "unknown" in warning and request_.certs.ca_sha256 in warning

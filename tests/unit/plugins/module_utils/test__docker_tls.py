@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ansible_collections.dockerhost.azure.azure_emulator.pki import TestCA
+from ansible_collections.dockerhost.azure.plugins.module_utils import _docker_tls
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import (
     DockerAPIError,
 )
@@ -95,6 +96,69 @@ def test_not_a_certificate(tmp_path, certs):
         build_ssl_context(tcp_settings(ca_cert=str(bogus)))
     with pytest.raises(DockerAPIError, match=r"client_cert .* is not a PEM certificate"):
         build_ssl_context(tcp_settings(ca_cert=ca.cert_path, client_cert=str(bogus), client_key=str(bogus)))
+
+
+# -- exactly one PEM block per file (issue 13 item 1) ----------------------------------------------------
+
+
+@pytest.fixture(params=[True, False], ids=["with-cryptography", "stdlib-only"])
+def x509_available(request, monkeypatch):
+    """The probe's check with cryptography, and as on a managed node without it (the same messages)."""
+    monkeypatch.setattr(_docker_tls, "_HAS_X509", request.param, raising=False)
+    return request.param
+
+
+def test_a_ca_appended_to_ca_pem_is_refused_naming_the_file(certs, tmp_path, x509_available):
+    ca, client, _cert_dir = certs
+    bundle = tmp_path / "ca.pem"
+    foreign = TestCA(str(tmp_path / "foreign"))
+    bundle.write_bytes(pathlib.Path(ca.cert_path).read_bytes() + pathlib.Path(foreign.cert_path).read_bytes())
+    with pytest.raises(DockerAPIError) as caught:
+        build_ssl_context(tcp_settings(ca_cert=str(bundle), client_cert=client.cert, client_key=client.key))
+    assert caught.value.kind == "invalid_option"
+    assert f"ca_cert {bundle} is not a PEM CA certificate: it holds 2 PEM blocks (CERTIFICATE, CERTIFICATE)" in (
+        caught.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("client_cert", "two certificates", "holds 2 PEM blocks (CERTIFICATE, CERTIFICATE)"),
+        ("client_cert", "the key", "PRIVATE KEY block, not a certificate"),
+        ("client_key", "two keys", "holds 2 PEM blocks"),
+        ("client_key", "the certificate", "holds a PEM CERTIFICATE block, not a private key"),
+        ("client_key", "key and certificate", "holds 2 PEM blocks"),
+    ],
+)
+def test_client_files_hold_exactly_their_one_block(certs, tmp_path, x509_available, case):
+    option, content, reason = case
+    ca, client, _cert_dir = certs
+    cert, key = pathlib.Path(client.cert).read_bytes(), pathlib.Path(client.key).read_bytes()
+    data = {
+        "two certificates": cert + cert,
+        "the key": key,
+        "two keys": key + key,
+        "the certificate": cert,
+        "key and certificate": key + cert,
+    }[content]
+    bad = tmp_path / f"{option}.pem"
+    bad.write_bytes(data)
+    os.chmod(bad, stat.S_IRUSR | stat.S_IWUSR)
+    files = {"client_cert": client.cert, "client_key": client.key, option: str(bad)}
+    with pytest.raises(DockerAPIError) as caught:
+        build_ssl_context(tcp_settings(ca_cert=ca.cert_path, **files))
+    assert f"{option} {bad} is not a PEM" in caught.value.message
+    assert reason in caught.value.message
+    assert "BEGIN" not in caught.value.message
+
+
+def test_one_ca_surrounded_by_whitespace_is_accepted(certs, tmp_path, x509_available):
+    ca, client, _cert_dir = certs
+    padded = tmp_path / "ca.pem"
+    padded.write_bytes(b"\n" + pathlib.Path(ca.cert_path).read_bytes() + b"\n\n")
+    ctx = build_ssl_context(tcp_settings(ca_cert=str(padded), client_cert=client.cert, client_key=client.key))
+    assert ctx.cert_store_stats()["x509_ca"] == 1
 
 
 # -- reading certificates ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import contextlib
 import grp
 import json
 import os
+import pathlib
 import shutil
 import signal
 import stat
@@ -39,6 +40,15 @@ def run(capsys):
 
 def h1(path, **extra):
     return {"path": str(path), "server_name": "h1", "hostnames": ["h1.example.test"], **extra}
+
+
+def test_documented_python_is_the_range_of_tests_config():
+    """The module's requirements name the oldest Python tests/config.yml claims (tested on it for real)."""
+    config_file = pathlib.Path(docker_tls_certs.__file__).resolve().parents[2] / "tests" / "config.yml"
+    claimed = yaml.safe_load(config_file.read_text(encoding="utf-8"))["modules"]["python_requires"]
+    documented = yaml.safe_load(docker_tls_certs.DOCUMENTATION)["requirements"]
+    assert claimed == ">=3.8"
+    assert any(line.startswith("Python 3.8 or later") for line in documented)
 
 
 def test_missing_cryptography_is_reported(run, monkeypatch, tmp_path):
