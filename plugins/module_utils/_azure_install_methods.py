@@ -9,6 +9,10 @@ here, one entry in :data:`INSTALL_METHODS`, and its paragraph in the module's ``
 A method says which extension it is, what goes in its public settings (never a secret), what goes in its
 protected settings (the certificates and key: Azure never returns them), and which public fingerprints
 must re-run it when they change (port, SHA-256 of the server and CA certificates, anything else it ships).
+
+The entries of :data:`INSTALL_METHODS` are the methods with no per-host configuration; :meth:`configured`
+returns one carrying the request's ``daemon_options`` (only ``custom_script`` accepts any), so the
+extension's planner keeps asking a method for its settings and fingerprints and nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, ClassVar
 
+from ansible_collections.dockerhost.azure.plugins.module_utils._daemon_config import (
+    daemon_options_fingerprint,
+    validate_daemon_options,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import (
     packed_script,
     render_install_script,
@@ -36,6 +44,23 @@ class InstallMethod:
     publisher: ClassVar[str] = "Microsoft.Azure.Extensions"
     type: ClassVar[str]
     version: ClassVar[str]  # typeHandlerVersion, major.minor
+    takes_daemon_options: ClassVar[bool] = False
+
+    def __init__(self, daemon_options: dict | None = None):
+        self.daemon_options = dict(daemon_options or {})
+
+    def configured(self, daemon_options: dict) -> InstallMethod:
+        """This method for one host: ``daemon_options`` checked (raises ``DaemonOptionsError`` naming the key).
+
+        A method that cannot apply them refuses any (a ValueError naming the method) rather than ignore them.
+        """
+        options = validate_daemon_options(daemon_options)
+        if options and not self.takes_daemon_options:
+            raise ValueError(
+                f"cannot be applied with docker_install={self.option} (it does not write daemon.json); "
+                "use docker_install=custom_script or leave daemon_options empty"
+            )
+        return type(self)(options)
 
     def settings(self, port: int) -> dict:
         """Public settings: nothing secret, nothing the handler's schema would refuse."""
@@ -49,7 +74,7 @@ class InstallMethod:
         return {"port": str(port), "cert": certs.server_sha256, "ca": certs.ca_sha256}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({self.daemon_options or ''})"
 
 
 class CustomScript(InstallMethod):
@@ -59,13 +84,19 @@ class CustomScript(InstallMethod):
     name = "docker-install"
     type = "CustomScript"
     version = "2.1"
+    takes_daemon_options = True
 
     def protected_settings(self, port: int, certs: CertificateSet) -> dict:
-        rendered = render_install_script(port, certs.ca_pem, certs.cert_pem, certs.key_pem)
+        rendered = render_install_script(port, certs.ca_pem, certs.cert_pem, certs.key_pem, self.daemon_options)
         return {"script": packed_script(rendered)}
 
     def fingerprints(self, port: int, certs: CertificateSet) -> dict[str, str]:
-        return {**super().fingerprints(port, certs), "script": script_sha256()}
+        prints = {**super().fingerprints(port, certs), "script": script_sha256()}
+        # Only when set: a host without daemon_options keeps the tag it has (no re-run on upgrade); setting,
+        # changing or clearing them changes the tag, so Azure re-runs the script exactly once.
+        if self.daemon_options:
+            prints["daemon"] = daemon_options_fingerprint(self.daemon_options)
+        return prints
 
 
 class DockerExtension(InstallMethod):

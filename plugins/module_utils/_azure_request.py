@@ -7,6 +7,9 @@ This file is private to the dockerhost.azure collection; it has no compatibility
 :func:`build_request` runs every input check before any request is sent (no network, only the three
 certificate files are read): bad input raises :class:`InvalidOption` naming the option. Everything after
 it (plan, executor, result) reads the request, never the raw parameters.
+
+The certificate files come last, and with ``validate_only`` they are neither required nor read: a caller
+(the docker_host role) checks every other option before it has written the certificates, then calls again.
 """
 
 from __future__ import annotations
@@ -99,8 +102,8 @@ class Request:
     admin_username: str | None = None
     ssh_public_keys: tuple[str, ...] = ()
     admin_password: str | None = field(default=None, repr=False)
-    certs: CertificateSet | None = None
-    install_method: InstallMethod | None = None
+    certs: CertificateSet | None = None  # None with validate_only: the files are read by the real call
+    install_method: InstallMethod | None = None  # configured with the daemon options
 
     @property
     def present(self) -> bool:
@@ -131,19 +134,25 @@ def build_request(params: dict) -> Request:
     password = validate_admin_password(params["admin_password"])
     if not keys and password is None:
         raise InvalidOption("ssh_public_keys", "give ssh_public_keys or admin_password (or both) to log in to the VM")
+    try:
+        method = INSTALL_METHODS[params["docker_install"]].configured(params.get("daemon_options"))
+    except ValueError as exc:  # DaemonOptionsError names the key
+        raise InvalidOption("daemon_options", str(exc)) from None
+    checked = {
+        "docker_port": validate_docker_port(params["docker_port"]),
+        "allowed_cidrs": tuple(validate_allowed_cidrs(params["allowed_cidrs"], params["allow_from_anywhere"])),
+        "dns_label": validate_dns_label(params["dns_label"], params["name"]),
+        "vm_size": validate_vm_size(params["vm_size"]),
+        "image": parse_image(params["image"]),
+        "admin_username": validate_admin_username(params["admin_username"]),
+        "ssh_public_keys": tuple(keys),
+        "admin_password": password,
+        "install_method": method,
+    }
+    if params.get("validate_only"):
+        return Request(**common, **checked)
     missing = [o for o in ("ca_cert", "server_cert", "server_key") if not params[o]]
     if missing:
         raise InvalidOption(missing[0], "ca_cert, server_cert and server_key are required with state=present")
-    return Request(
-        **common,
-        docker_port=validate_docker_port(params["docker_port"]),
-        allowed_cidrs=tuple(validate_allowed_cidrs(params["allowed_cidrs"], params["allow_from_anywhere"])),
-        dns_label=validate_dns_label(params["dns_label"], params["name"]),
-        vm_size=validate_vm_size(params["vm_size"]),
-        image=parse_image(params["image"]),
-        admin_username=validate_admin_username(params["admin_username"]),
-        ssh_public_keys=tuple(keys),
-        admin_password=password,
-        certs=load_certificates(params["ca_cert"], params["server_cert"], params["server_key"]),
-        install_method=INSTALL_METHODS[params["docker_install"]],
-    )
+    certs = load_certificates(params["ca_cert"], params["server_cert"], params["server_key"])
+    return Request(**common, **checked, certs=certs)

@@ -25,11 +25,11 @@ description:
     GET per resource) and writes nothing. A property Azure cannot change in place (O(image), O(admin_username),
     O(ssh_public_keys), password login, O(location)) makes the task fail, naming it, instead of being ignored.
   - Azure never returns an extension's protected settings, so the extension's C(forceUpdateTag) carries
-    SHA-256 fingerprints of the server certificate, the CA certificate and the install script, and the port
-    (public values, never a hash of a key). Rotating the server certificate or changing the script re-runs
-    the extension, and nothing else does. Another CA than the one the host was set up with is refused
-    (see O(rotate_ca)). A failed extension fails the task with its status message and the
-    tail of the script's standard error; the next run re-applies it.
+    SHA-256 fingerprints of the server certificate, the CA certificate, the install script and (when set)
+    O(daemon_options), and the port (public values, never a hash of a key). Rotating the server certificate,
+    changing the script or the daemon options re-runs the extension, and nothing else does. Another CA than
+    the one the host was set up with is refused (see O(rotate_ca)). A failed extension fails the task with its
+    status message and the tail of the script's standard error; the next run re-applies it.
   - Every resource the module creates carries the tag C(dockerhost-azure-vm=<name>). O(state=absent) deletes
     exactly those (VM with its OS disk, NIC, public IP, security group, virtual network) and nothing it did not
     create. The resource group is never deleted, since it may hold other things.
@@ -100,6 +100,35 @@ options:
         and never opened.
     type: int
     default: 2376
+  daemon_options:
+    description:
+      - 'Keys merged into C(/etc/docker/daemon.json) on the VM with O(docker_install=custom_script), over the
+        hardened defaults C(live-restore: true), C(no-new-privileges: true), C(log-driver: json-file) with
+        C(log-opts) C(max-size: 10m) and C(max-file: "3"), C(userland-proxy: false) and C(icc: false).'
+      - A value of V(null) leaves that default out (the daemon's own default, or what the host's C(daemon.json)
+        says, applies). Every other key of the host's C(daemon.json), C(data-root) among them, is kept.
+      - A key the host's C(daemon.json) already sets to another value (one this module did not write) is refused
+        by name when the install script runs on the VM; the extension fails and nothing is changed there.
+      - The listeners and TLS keys (C(hosts), C(tls), C(tlsverify), C(tlscacert), C(tlscert), C(tlskey)) cannot be
+        set; use O(docker_port). Values must be JSON (strings, numbers, booleans, lists, dicts).
+      - Azure never returns protected settings, so a SHA-256 fingerprint of these options joins the extension's
+        C(forceUpdateTag) when they are set; changing them re-runs the install script once, and Docker restarts
+        only when C(daemon.json) changed.
+      - Refused with O(docker_install=docker_extension), which cannot apply them (rather than silently ignored).
+    type: dict
+    default: {}
+    version_added: 0.1.0
+  validate_only:
+    description:
+      - Check every option (names, region, port, CIDRs, login, O(daemon_options), ...) and return, without
+        reading the certificate files, resolving the cloud, using a credential or sending any request.
+      - For a playbook that validates all input before it writes the certificates (the
+        P(dockerhost.azure.docker_host#role) role does); the real call then checks the certificate files. With
+        V(true), O(ca_cert), O(server_cert) and O(server_key) are not required; the result is V(changed=false)
+        with empty RV(resource_ids) and RV(changes).
+    type: bool
+    default: false
+    version_added: 0.1.0
   allowed_cidrs:
     description:
       - Source networks (IPv4/IPv6 addresses or CIDRs, such as V(203.0.113.7/32)) allowed to reach SSH and
@@ -405,6 +434,8 @@ def argument_spec() -> dict:
         state={"type": "str", "default": "present", "choices": ["present", "absent"]},
         docker_install={"type": "str", "default": "custom_script", "choices": sorted(INSTALL_METHODS)},
         docker_port={"type": "int", "default": 2376},
+        daemon_options={"type": "dict", "default": {}},
+        validate_only={"type": "bool", "default": False},
         allowed_cidrs={"type": "list", "elements": "str"},
         allow_from_anywhere={"type": "bool", "default": False},
         dns_label={"type": "str"},
@@ -466,6 +497,9 @@ def main() -> None:
         request = build_request(module.params)
     except InvalidOption as exc:
         module.fail_json(msg=exc.message, option=exc.option)
+    if module.params["validate_only"]:
+        # No cloud, no credential, no request: the subscription is not known, so neither are the ids.
+        module.exit_json(changed=False, resource_ids={}, changes=[])
     module.no_log_values.update(request.credential.secrets)  # from the environment or a profile
     if request.certs is not None:
         # Defence in depth: Ansible masks these wherever they would appear in results or errors.

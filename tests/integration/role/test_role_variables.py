@@ -42,8 +42,9 @@ def run_role(tmp_path, azure_emulator):
     env.pop("ANSIBLE_ASYNC_DIR")
     env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
 
-    def run(*extra_vars: str) -> subprocess.CompletedProcess:
+    def run(*extra_vars: str, check: bool = False) -> subprocess.CompletedProcess:
         argv = [VENV / "bin" / "ansible-playbook", "-i", tmp_path / "inventory.yml", tmp_path / "play.yml"]
+        argv += ["--check"] if check else []
         for item in extra_vars:
             argv += ["-e", item]
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -89,9 +90,49 @@ def test_bad_values_fail_naming_the_variable_before_any_write(run_role, extra, n
     assert not run_role.certs.exists() or not any(pathlib.Path(run_role.certs).rglob("*"))
 
 
-def test_missing_present_requirements_fail_before_any_write(run_role):
-    proc = run_role("docker_host_state=present")
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ((), "docker_host_location"),
+        (("docker_host_location=westeurope", "docker_host_admin_password=Not-used-4"), "docker_host_allowed_cidrs"),
+        (
+            ("docker_host_location=westeurope", '{"docker_host_allowed_cidrs": ["127.0.0.1/32"]}'),
+            "docker_host_ssh_public_keys",
+        ),
+    ],
+)
+def test_missing_present_requirements_fail_before_any_write(run_role, given, named):
+    """azure_docker_vm (validate_only) checks them, not a copy of its checks in the role (issue 16 item 7)."""
+    proc = run_role("docker_host_state=present", *given)
     assert proc.returncode != 0
-    for name in ("docker_host_location", "docker_host_allowed_cidrs", "docker_host_ssh_public_keys"):
-        assert name in proc.stdout, proc.stdout[-3000:]
+    assert f"{named} is refused by azure_docker_vm" in proc.stdout, proc.stdout[-3000:]
     assert not run_role.certs.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("docker_host_name=web.example.com", "docker_host_name"),  # an inventory name that is no VM name
+        ("docker_host_port=2375", "docker_host_port"),
+        ('{"docker_host_daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}', "docker_host_daemon_options"),
+        ("docker_host_allow_from_anywhere=false", None),  # the control: valid input gets past the check
+    ],
+)
+def test_azure_options_are_checked_before_the_first_write(run_role, extra, named):
+    """Issue 13 item 9: these failed only after the CA and client pair were written."""
+    proc = run_role(
+        "docker_host_location=westeurope",
+        '{"docker_host_allowed_cidrs": ["127.0.0.1/32"]}',
+        "docker_host_admin_password=Not-used-4-real",
+        "docker_host_poll_interval=0",
+        extra,
+        check=named is None,  # check mode: the certificates phase runs, writes nothing, and Azure is skipped
+    )
+    if named is None:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        assert "Ensure the shared CA" in proc.stdout
+        return
+    assert proc.returncode != 0
+    assert f"{named} is refused by azure_docker_vm" in proc.stdout, proc.stdout[-3000:]
+    assert "Ensure the shared CA" not in proc.stdout
+    assert not run_role.certs.exists() or not any(pathlib.Path(run_role.certs).rglob("*"))

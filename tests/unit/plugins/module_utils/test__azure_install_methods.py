@@ -14,6 +14,10 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_me
     DockerExtension,
     InstallMethod,
 )
+from ansible_collections.dockerhost.azure.plugins.module_utils._daemon_config import (
+    DaemonOptionsError,
+    daemon_options_fingerprint,
+)
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
 from ansible_collections.dockerhost.azure.plugins.modules import azure_docker_vm
 
@@ -55,3 +59,48 @@ def test_a_method_must_say_what_it_protects(certs):
 
     with pytest.raises(NotImplementedError):
         Incomplete().protected_settings(2376, certs)
+
+
+# -- daemon_options (issue 14 item 3) -------------------------------------------------------------------
+def test_the_registered_methods_carry_no_daemon_options():
+    assert all(method.daemon_options == {} for method in INSTALL_METHODS.values())
+
+
+def test_custom_script_renders_its_daemon_options(certs, monkeypatch):
+    seen = {}
+
+    def render(port, ca_pem, cert_pem, key_pem, daemon_options=None):
+        seen["options"] = daemon_options
+        return "#!/bin/sh\n"
+
+    monkeypatch.setattr(
+        "ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods.render_install_script", render
+    )
+    INSTALL_METHODS["custom_script"].configured({"icc": True, "log-driver": None}).protected_settings(2376, certs)
+    assert seen["options"] == {"icc": True, "log-driver": None}
+
+
+def test_daemon_options_join_the_fingerprints_only_when_set(certs):
+    plain = INSTALL_METHODS["custom_script"]
+    assert plain.configured({}).fingerprints(2376, certs) == plain.fingerprints(2376, certs)  # no re-run on upgrade
+    one = plain.configured({"icc": True}).fingerprints(2376, certs)
+    assert one == {**plain.fingerprints(2376, certs), "daemon": daemon_options_fingerprint({"icc": True})}
+    assert plain.configured({"icc": None}).fingerprints(2376, certs)["daemon"] != one["daemon"]
+    # Key order does not matter (canonical JSON); the key never appears.
+    a = plain.configured({"icc": True, "debug": True}).fingerprints(2376, certs)
+    b = plain.configured({"debug": True, "icc": True}).fingerprints(2376, certs)
+    assert a == b
+    assert certs.key_pem.decode() not in repr(a)
+
+
+@pytest.mark.parametrize("key", ["hosts", "tls", "tlsverify", "tlscacert", "tlscert", "tlskey"])
+def test_owned_keys_are_refused_by_name(key):
+    with pytest.raises(DaemonOptionsError, match=f"daemon_options.{key} cannot be set"):
+        INSTALL_METHODS["custom_script"].configured({key: "x"})
+
+
+def test_docker_extension_refuses_daemon_options_rather_than_ignore_them():
+    docker = INSTALL_METHODS["docker_extension"]
+    assert docker.configured({}).daemon_options == {}
+    with pytest.raises(ValueError, match="docker_install=docker_extension"):
+        docker.configured({"icc": True})

@@ -71,6 +71,9 @@ def test_valid_input(params):
         ({"subscription_id": "nope"}, "subscription_id"),
         ({"secret": "s"}, "client_id"),
         ({"cloud_environment": "http://insecure/metadata"}, "cloud_environment"),
+        ({"daemon_options": {"hosts": ["tcp://0.0.0.0:2375"]}}, "daemon_options"),
+        ({"daemon_options": {"icc": "no"}}, "daemon_options"),
+        ({"daemon_options": {"icc": True}, "docker_install": "docker_extension"}, "daemon_options"),
     ],
 )
 def test_bad_input_names_the_option(params, over, option):
@@ -86,6 +89,45 @@ def test_mismatched_key_names_server_key(params, test_ca):
     with pytest.raises(InvalidOption) as info:
         build_request(params)
     assert info.value.option == "server_key"
+
+
+def test_daemon_options_reach_the_install_method(params):
+    params["daemon_options"] = {"icc": True, "log-driver": None}
+    assert build_request(params).install_method.daemon_options == {"icc": True, "log-driver": None}
+
+
+# -- validate_only: the role checks every option before it writes the certificates (issue 13 item 9) --------
+@pytest.mark.parametrize("missing", ["ca_cert", "server_cert", "server_key"])
+def test_validate_only_needs_no_certificate_files(params, missing):
+    params.update(validate_only=True, **{missing: None})
+    assert build_request(params).certs is None
+    params["ca_cert"] = "/nonexistent/ca.pem"  # not even read
+    assert build_request(params).certs is None
+
+
+@pytest.mark.parametrize(
+    ("over", "option"),
+    [
+        ({"name": "web.example.com"}, "name"),
+        ({"docker_port": 2375}, "docker_port"),
+        ({"location": ""}, "location"),
+        ({"allowed_cidrs": None}, "allowed_cidrs"),
+        ({"ssh_public_keys": None}, "ssh_public_keys"),
+        ({"daemon_options": {"tlsverify": False}}, "daemon_options"),
+    ],
+)
+def test_validate_only_checks_everything_else(params, over, option):
+    params.update(validate_only=True, ca_cert=None, server_cert=None, server_key=None, **over)
+    with pytest.raises(InvalidOption) as info:
+        build_request(params)
+    assert info.value.option == option
+
+
+def test_a_missing_certificate_comes_after_every_other_check(params):
+    params.update(server_cert=None, docker_port=2375)
+    with pytest.raises(InvalidOption) as info:
+        build_request(params)
+    assert info.value.option == "docker_port"
 
 
 def test_absent_needs_no_certificates_or_login(params):
