@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 
 import pytest
 from cryptography import x509
@@ -17,18 +16,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificat
     names_host,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
-
-
-@pytest.fixture
-def tls(test_ca):
-    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
-    return {"ca": test_ca.cert_path, "cert": pair.cert, "key": pair.key, "pki": test_ca}
-
-
-def der_sha256(path):
-    with open(path, "rb") as handle:
-        cert = x509.load_pem_x509_certificate(handle.read())
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+from ansible_collections.dockerhost.azure.tests.unit.plugins.module_utils.azure_fixtures import der_sha256
 
 
 # -- certificates --------------------------------------------------------------------------------------------

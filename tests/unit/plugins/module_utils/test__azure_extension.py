@@ -10,10 +10,6 @@ import gzip
 import hashlib
 import json
 
-import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import load_certificates
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
     extension_outcome,
@@ -24,18 +20,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.module_utils._install_script import script_sha256
-
-
-@pytest.fixture
-def tls(test_ca):
-    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
-    return {"ca": test_ca.cert_path, "cert": pair.cert, "key": pair.key, "pki": test_ca}
-
-
-def der_sha256(path):
-    with open(path, "rb") as handle:
-        cert = x509.load_pem_x509_certificate(handle.read())
-    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+from ansible_collections.dockerhost.azure.tests.unit.plugins.module_utils.azure_fixtures import der_sha256
 
 
 # -- the extension plan ----------------------------------------------------------------------------------------

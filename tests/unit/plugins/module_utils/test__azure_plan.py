@@ -20,28 +20,12 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan impor
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_rekey import CaMismatch
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import build_request
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
-from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec
-
-SUB = "11111111-2222-3333-4444-555555555555"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnmB1Mm0jwKPv6xS8NHcyUA7uSlqBMGZnGG7NAPSXF5 me@laptop"
+from ansible_collections.dockerhost.azure.tests.unit.plugins.module_utils.azure_fixtures import SUB, vm_params
 
 
 @pytest.fixture
 def request_(test_ca):
-    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
-    params = {name: spec.get("default") for name, spec in argument_spec().items()}
-    params.update(
-        subscription_id=SUB,
-        resource_group="rg",
-        name="dh1",
-        location="westeurope",
-        allowed_cidrs=["203.0.113.0/24"],
-        ssh_public_keys=[KEY],
-        ca_cert=test_ca.cert_path,
-        server_cert=pair.cert,
-        server_key=pair.key,
-    )
-    return build_request(params)
+    return build_request(vm_params(test_ca, resource_group="rg"))
 
 
 def test_present_from_nothing_is_staged_in_dependency_order(request_):

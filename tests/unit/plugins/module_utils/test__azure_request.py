@@ -11,27 +11,12 @@ import pytest
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import build_request
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import InvalidOption
 from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec
-
-SUB = "11111111-2222-3333-4444-555555555555"
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnmB1Mm0jwKPv6xS8NHcyUA7uSlqBMGZnGG7NAPSXF5 me@laptop"
+from ansible_collections.dockerhost.azure.tests.unit.plugins.module_utils.azure_fixtures import vm_params
 
 
 @pytest.fixture
 def params(test_ca):
-    pair = test_ca.server(dns_names=("dh1.westeurope.cloudapp.azure.com",))
-    values = {name: spec.get("default") for name, spec in argument_spec().items()}
-    values.update(
-        subscription_id=SUB,
-        resource_group="docker-hosts",
-        name="dh1",
-        location="westeurope",
-        allowed_cidrs=["203.0.113.0/24"],
-        ssh_public_keys=[KEY],
-        ca_cert=test_ca.cert_path,
-        server_cert=pair.cert,
-        server_key=pair.key,
-    )
-    return values
+    return vm_params(test_ca)
 
 
 def test_valid_input(params):

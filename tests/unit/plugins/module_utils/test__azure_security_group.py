@@ -4,11 +4,8 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_network import NetworkIds, NetworkNames
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources import OWNER_TAG
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import AzureDockerHostError, InvalidOption
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_security_group import (
@@ -20,25 +17,11 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_security_g
     validate_docker_port,
     wanted_security_rules,
 )
-
-SUB = "11111111-2222-3333-4444-555555555555"
-IDS = NetworkIds(SUB, "rg", NetworkNames("dh1"))
-COMMON = {"ids": IDS, "location": "westeurope", "tags": None, "vm_name": "dh1"}
-
-
-def common(**over) -> dict:
-    """COMMON with some values replaced."""
-    merged = dict(COMMON)
-    merged.update(over)
-    return merged
-
-
-def created(step):
-    """What Azure would return after creating from the step's body (ids, provisioningState added)."""
-    resource = copy.deepcopy(step.body)
-    resource.update(name=step.name, id=f"/x/{step.name}", etag='W/"1"')
-    resource["properties"]["provisioningState"] = "Succeeded"
-    return resource
+from ansible_collections.dockerhost.azure.tests.unit.plugins.module_utils.azure_fixtures import (
+    COMMON,
+    common,
+    created,
+)
 
 
 @pytest.mark.parametrize(
