@@ -84,7 +84,7 @@ options:
       - With V(false), a missing CA file is an error. A CA file that exists is always used instead.
     type: bool
     default: false
-    version_added: 0.1.0
+    version_added: 1.0.0
   timeout:
     description:
       - Seconds each step may take (connecting, the TLS handshake, each API request), and one attempt as a

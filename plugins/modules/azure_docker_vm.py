@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: azure_docker_vm
 short_description: An Azure Linux VM whose Docker daemon accepts only clients with your TLS certificates
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - One idempotent task from nothing to a Docker host in Azure, as C(azure vm docker create) did in 2014 - the
     Docker daemon on the VM listens on O(docker_port) and authenticates client connections with the
@@ -117,7 +117,7 @@ options:
       - Refused with O(docker_install=docker_extension), which cannot apply them (rather than silently ignored).
     type: dict
     default: {}
-    version_added: 0.1.0
+    version_added: 1.0.0
   validate_only:
     description:
       - Check every option (names, region, port, CIDRs, login, O(daemon_options), ...) and return, without
@@ -128,7 +128,7 @@ options:
         with empty RV(resource_ids) and RV(changes).
     type: bool
     default: false
-    version_added: 0.1.0
+    version_added: 1.0.0
   allowed_cidrs:
     description:
       - Source networks (IPv4/IPv6 addresses or CIDRs, such as V(203.0.113.7/32)) allowed to reach SSH and
@@ -233,7 +233,7 @@ options:
         missing fingerprint alone; otherwise the extension is applied with a warning.
     type: bool
     default: false
-    version_added: 0.1.0
+    version_added: 1.0.0
   wait_timeout:
     description:
       - Seconds the whole task may wait for Azure (operations, retries, the extension's run). When it passes,

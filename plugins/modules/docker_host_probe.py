@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: docker_host_probe
 short_description: Check that a Docker daemon answers over mutual TLS, and say exactly what is wrong if not
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Connects to a Docker daemon, over mutual TLS for a V(tcp://) host, and calls C(/_ping), C(/version) and
     C(/info) of the Docker Engine API over one connection; the check C(docker --tlsverify -H tcp://HOST:2376 info)
@@ -304,7 +304,7 @@ server_cert:
           C(cryptography) is not installed where the probe ran (it is optional on a managed node).
       returned: when the certificate could not be read
       type: str
-      version_added: 0.1.0
+      version_added: 1.0.0
     verified:
       description: Whether the certificate was verified (V(false) with O(tls_verify=false)).
       returned: success

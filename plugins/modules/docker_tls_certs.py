@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: docker_tls_certs
 short_description: The Docker TLS certificate set (CA, client and server pairs), shared across hosts
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Creates the certificates that let a Docker client talk to Docker daemons over mutual TLS, as
     C(azure vm docker create) did in 2014. By default they are placed in C(~/.docker), where the docker CLI

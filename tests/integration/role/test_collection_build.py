@@ -63,7 +63,7 @@ def test_ansible_doc_renders_every_module(installed):
     docs = json.loads(_run([BIN / "ansible-doc", "--json", *names], env=installed["env"]).stdout)
     for name in names:
         doc = docs[name]["doc"]
-        assert doc["short_description"] and doc["version_added"] == "0.1.0", name
+        assert doc["short_description"] and doc["version_added"] == "1.0.0", name
         assert str(installed["root"]) in doc["filename"], f"{name} was not read from the installed copy"
     for name in names:  # the text rendering resolves the semantic markup and cross references
         text = _run([BIN / "ansible-doc", name], env=installed["env"])
