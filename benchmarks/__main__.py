@@ -18,9 +18,20 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.dockerhost.azure.benchmarks import certs, harness, machine, probe, provision, report, scale
+from ansible_collections.dockerhost.azure.benchmarks import (
+    certs,
+    guests,
+    harness,
+    machine,
+    probe,
+    provision,
+    report,
+    scale,
+)
 
-SECTIONS = ("certs", "probe", "provision", "scale")
+SECTIONS = ("certs", "probe", "provision", "scale", "guests")
+# Sections that never run the reference tool chain: --only with just these does not build its venv.
+_NO_REFERENCE = {"guests"}
 RESULTS = os.path.join(harness.BENCH_DIR, "results.json")
 
 
@@ -60,6 +71,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=float(os.environ.get("BENCH_LATENCY_SCALE", "0.25")),
         help="multiplier on the emulator's Azure latency profile (env BENCH_LATENCY_SCALE, default 0.25)",
     )
+    parser.add_argument(
+        "--guest-reps",
+        type=int,
+        default=int(os.environ["BENCH_GUEST_REPS"]) if os.environ.get("BENCH_GUEST_REPS") else None,
+        help="real-guest repetitions per suite (env BENCH_GUEST_REPS; default: --reps). Needs root, nspawn",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--report-only", action="store_true", help="regenerate REPORT.md and chart from results.json")
     args = parser.parse_args(argv)
@@ -67,7 +84,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    if min(args.reps, args.probe_reps, args.ready_reps, args.prov_reps) < 1:
+    if args.guest_reps is None:
+        args.guest_reps = args.reps
+    if min(args.reps, args.guest_reps, args.probe_reps, args.ready_reps, args.prov_reps) < 1:
         parser.error("repetitions must be at least 1")
     if args.latency_scale <= 0:
         parser.error("--latency-scale must be positive")
@@ -91,12 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results = _load_previous() if args.only else {}
-    try:
-        machine.ensure_reference_venv(_log)
-    except (harness.BenchError, OSError, subprocess.CalledProcessError) as exc:
-        # Sections that need the reference tools then report "not measured" with this reason.
-        _log(f"reference venv unavailable: {exc}")
+    if set(args.sections) - _NO_REFERENCE:
+        try:
+            machine.ensure_reference_venv(_log)
+        except (harness.BenchError, OSError, subprocess.CalledProcessError) as exc:
+            # Sections that need the reference tools then report "not measured" with this reason.
+            _log(f"reference venv unavailable: {exc}")
+    previous_reference = results.get("meta", {}).get("reference")
     results["meta"] = machine.describe()
+    if previous_reference and "error" in results["meta"]["reference"] and not set(args.sections) - _NO_REFERENCE:
+        # The kept sections were measured with that reference venv; this run did not need one.
+        results["meta"]["reference"] = previous_reference
     results["meta"]["load_before"] = machine.load_average()
     started = time.monotonic()
     runners = {
@@ -104,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "probe": lambda: probe.run(args.probe_reps, args.ready_reps, _log),
         "provision": lambda: provision.run(args.prov_reps, args.latency_scale, _log),
         "scale": lambda: scale.run(args.hosts, args.latency_scale, _log),
+        "guests": lambda: guests.run(args.guest_reps, _log),
     }
     for name in args.sections:
         _log(f"section {name}")
