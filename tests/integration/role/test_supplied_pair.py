@@ -1,0 +1,158 @@
+# Copyright (c) dockerhost.azure contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 12 items 3 and 4: a throw-away control node (AWX job, CI runner) holds no ~/.docker. The CA and the
+client pair arrive as PEM contents in variables (here ``-e @file``, as an AWX credential injects extra vars);
+the role uses them from a private temporary directory that is gone after the run, also after a failure, and
+no key appears in ``-vvv`` output. The probe entry point answers on such a node given an address, and says
+what to set without one."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import subprocess
+
+import pytest
+import yaml
+
+from ansible_collections.dockerhost.azure.tests.support.ansible import VENV, ansible_env
+
+pytestmark = [pytest.mark.emulator]
+
+HOST = "supplied-1"
+FQDN = f"{HOST}.westeurope.cloudapp.azure.com"
+PLAY = """\
+- name: The docker_host role, as the collection's playbooks run it
+  hosts: docker_hosts
+  gather_facts: false
+  roles:
+    - role: dockerhost.azure.docker_host
+"""
+PROBE = pathlib.Path(__file__).resolve().parents[3] / "playbooks" / "probe.yml"
+PEM_VARS = {
+    "docker_host_ca_cert_pem": "ca.pem",
+    "docker_host_ca_key_pem": "ca-key.pem",
+    "docker_host_client_cert_pem": "cert.pem",
+    "docker_host_client_key_pem": "key.pem",
+}
+
+
+def _key_lines(path: pathlib.Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
+
+
+@pytest.fixture
+def node(tmp_path, azure_emulator):
+    """A fresh control node: HOME without .docker, its own TMPDIR; the pair made elsewhere, then read into
+    a vars file (what the credential or the vault holds)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = ansible_env(tmp_path / "ansible", extra={**azure_emulator.env(), "HOME": str(home), "TMPDIR": str(scratch)})
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    vault = tmp_path / "vault"
+    made = subprocess.run(
+        [VENV / "bin" / "ansible", "localhost", "-m", "dockerhost.azure.docker_tls_certs", "-a", f"path={vault}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    pems = tmp_path / "pems.yml"
+    pems.write_text(yaml.safe_dump({var: (vault / name).read_text() for var, name in PEM_VARS.items()}))
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"docker_hosts": {"hosts": {HOST: None}}}))
+
+    def run(playbook, *extra_vars: str, pair: bool = True) -> subprocess.CompletedProcess:
+        argv = [VENV / "bin" / "ansible-playbook", "-vvv", "-i", tmp_path / "inventory.yml", playbook]
+        argv += ["-e", f"@{pems}"] if pair else []
+        for item in extra_vars:
+            argv += ["-e", item]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    run.home, run.scratch, run.vault, run.play = home, scratch, vault, tmp_path / "play.yml"
+    return run
+
+
+def _assert_nothing_left(node, proc) -> None:
+    assert not (node.home / ".docker").exists()
+    assert list(node.scratch.glob("dockerhost-azure-*")) == [], "the private directory was not removed"
+    output = proc.stdout + proc.stderr
+    for name in ("ca-key.pem", "key.pem"):
+        leaked = [line for line in _key_lines(node.vault / name) if line in output]
+        assert leaked == [], f"{name} appears in the output"
+
+
+def test_probe_without_an_address_says_what_to_set(node):
+    proc = node(PROBE, "docker_host_probe_wait_timeout=0")
+    assert proc.returncode != 0
+    assert "no address known" in proc.stdout and "docker_host_probe_address" in proc.stdout, proc.stdout[-3000:]
+    assert "docker_host_location" in proc.stdout
+    _assert_nothing_left(node, proc)
+
+
+def test_probe_uses_the_fqdn_from_the_location(node):
+    """No record and no address: the FQDN is where it connects (it does not resolve here: a DNS failure)."""
+    proc = node(PROBE, '{"docker_host_location": "West Europe"}', "docker_host_probe_wait_timeout=0")
+    assert proc.returncode != 0
+    assert f"tcp://{FQDN}:2376" in proc.stdout, proc.stdout[-3000:]
+    _assert_nothing_left(node, proc)
+
+
+@pytest.mark.parametrize(
+    ("dropped", "named"),
+    [("docker_host_client_key_pem", "docker_host_client_key_pem is empty"), (None, "is no PEM text")],
+)
+def test_an_incomplete_pair_fails_naming_the_variable(node, tmp_path, dropped, named):
+    pems = yaml.safe_load((tmp_path / "pems.yml").read_text())
+    if dropped:
+        pems[dropped] = ""
+    else:
+        pems["docker_host_ca_cert_pem"] = str(node.vault / "ca.pem")  # a path, not the contents
+    (tmp_path / "pems.yml").write_text(yaml.safe_dump(pems))
+    proc = node(PROBE, "docker_host_probe_address=127.0.0.1")
+    assert proc.returncode != 0
+    assert named in proc.stdout, proc.stdout[-3000:]
+    _assert_nothing_left(node, proc)
+
+
+def test_a_failed_probe_removes_the_private_directory(node):
+    proc = node(PROBE, "docker_host_probe_address=127.0.0.1", "docker_host_port=9", "docker_host_probe_wait_timeout=0")
+    assert proc.returncode != 0
+    assert "tcp://127.0.0.1:9" in proc.stdout, proc.stdout[-3000:]
+    assert "Remove the private directory" in proc.stdout
+    _assert_nothing_left(node, proc)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_converge_and_probe_on_a_fresh_node(node, ssh_public_key, azure_emulator):
+    common = (
+        "docker_host_resource_group=supplied",
+        "docker_host_location=westeurope",
+        '{"docker_host_allowed_cidrs": ["127.0.0.1/32"]}',
+        f'{{"docker_host_ssh_public_keys": ["{ssh_public_key}"]}}',
+        "docker_host_poll_interval=0",
+    )
+    created = node(node.play, *common)
+    assert created.returncode == 0, created.stdout[-4000:] + created.stderr[-2000:]
+    assert len(azure_emulator.vms()) == 1
+    assert "answers over mutual TLS" in created.stdout
+    assert "Write the env file" in created.stdout  # shown as skipped: nothing points at the removed files
+    assert not (node.home / ".docker").exists() and not (node.vault / "servers").exists()
+    _assert_nothing_left(node, created)
+    public_ip = re.search(rf"at {re.escape(FQDN)} \(([0-9.]+)\), port 2376", created.stdout).group(1)
+
+    # Another fresh node (nothing left by the first): the pair and an address are enough.
+    probed = node(PROBE, f"docker_host_probe_address={public_ip}", "docker_host_location=westeurope")
+    assert probed.returncode == 0, probed.stdout[-4000:] + probed.stderr[-2000:]
+    assert f"answers over mutual TLS at tcp://{public_ip}:2376 as {FQDN}" in probed.stdout
+    _assert_nothing_left(node, probed)
+
+    destroyed = node(node.play, *common, "docker_host_state=absent")
+    assert destroyed.returncode == 0, destroyed.stdout[-4000:]
+    assert azure_emulator.vms() == []
+    _assert_nothing_left(node, destroyed)
