@@ -176,3 +176,40 @@ def test_converge_and_probe_on_a_fresh_node(node, ssh_public_key, azure_emulator
     assert destroyed.returncode == 0, destroyed.stdout[-4000:]
     assert azure_emulator.vms() == []
     _assert_nothing_left(node, destroyed)
+
+
+MODES_PLAY = """\
+- name: Materialise the supplied pair, look at it, remove it
+  hosts: docker_hosts
+  gather_facts: false
+  tasks:
+    - name: Materialise
+      ansible.builtin.include_role:
+        name: dockerhost.azure.docker_host
+        tasks_from: supplied
+      vars:
+        _docker_host_ca_key_needed: true
+    - name: Look
+      ansible.builtin.stat:
+        path: "{{ item }}"
+      loop: >-
+        {{ [_docker_host_cert_dir] + ['ca.pem', 'ca-key.pem', 'cert.pem', 'key.pem']
+           | map('regex_replace', '^', _docker_host_cert_dir ~ '/') }}
+      register: seen
+    - name: Show
+      ansible.builtin.debug:
+        msg: "MODES {{ seen.results | map(attribute='stat') | map(attribute='mode') | join(' ') }}"
+    - name: Remove
+      ansible.builtin.include_role:
+        name: dockerhost.azure.docker_host
+        tasks_from: cleanup
+"""
+
+
+def test_the_private_directory_is_0700_and_the_files_0600(node, tmp_path):
+    (tmp_path / "modes.yml").write_text(MODES_PLAY)
+    proc = node(tmp_path / "modes.yml", "ansible_connection=local")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "MODES 0700 0600 0600 0600 0600" in proc.stdout
+    assert "dockerhost-azure-" in proc.stdout  # the directory was under this node's TMPDIR
+    _assert_nothing_left(node, proc)
