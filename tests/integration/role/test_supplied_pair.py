@@ -94,6 +94,7 @@ def node(tmp_path, azure_emulator):
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
 
     run.home, run.scratch, run.vault, run.play = home, scratch, vault, tmp_path / "play.yml"
+    run.ansible_home = tmp_path / "ansible"
     return run
 
 
@@ -101,9 +102,13 @@ def _assert_nothing_left(node, proc) -> None:
     assert not (node.home / ".docker").exists()
     assert list(node.scratch.glob("dockerhost-azure-*")) == [], "the private directory was not removed"
     output = proc.stdout + proc.stderr
+    # Ansible's own temp and async directories too: module arguments must not stay behind.
+    left = [p.read_text(errors="replace") for p in node.ansible_home.rglob("*") if p.is_file()]
     for name in ("ca-key.pem", "key.pem"):
-        leaked = [line for line in _key_lines(node.vault / name) if line in output]
-        assert leaked == [], f"{name} appears in the output"
+        lines = _key_lines(node.vault / name)
+        assert lines  # the canary is real
+        assert [line for line in lines if line in output] == [], f"{name} appears in the output"
+        assert [line for line in lines if any(line in text for text in left)] == [], f"{name} left in ANSIBLE_HOME"
 
 
 def test_probe_without_an_address_says_what_to_set(node):
