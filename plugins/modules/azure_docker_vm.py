@@ -223,7 +223,7 @@ options:
         it and sends no write for the extension.
       - When it is omitted and the extension must be applied (another certificate, CA, install script, port or
         O(daemon_options), a failed last run, no extension yet), the task fails before any write, in check
-        mode too, with C(error_kind=server_key_required) and the reasons in C(reasons) (a list): issue a new
+        mode too, with C(error_kind=server_key_required) and the reasons in C(reasons) (a list); issue a new
         server pair and run again with it. The P(dockerhost.azure.docker_host#role) role does so by itself.
     type: path
   rotate_ca:

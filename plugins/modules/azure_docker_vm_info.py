@@ -11,7 +11,7 @@ version_added: 1.1.0
 description:
   - Reads the public IP address resource C(<name>-ip) that M(dockerhost.azure.azure_docker_vm) made for the VM
     O(name) in O(resource_group), with one GET, and returns its FQDN and address.
-  - For a control node that keeps nothing between runs (an AWX job, a CI runner) and so has no address record:
+  - For a control node that keeps nothing between runs (an AWX job, a CI runner) and so has no address record;
     the address of the daemon comes from Azure. The P(dockerhost.azure.docker_host#role) role uses it on such
     a node before it probes the daemon, and its C(probe) entry point when Azure credentials are given.
   - When the public IP (or its resource group) does not exist, RV(exists) is V(false); that is not an error.
