@@ -52,7 +52,7 @@ def _mark(emulator) -> int:
     return max((r["seq"] for r in emulator.requests()), default=0)
 
 
-def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, ssh_public_key, azure_emulator):
+def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, ssh_public_key, azure_emulator):  # noqa: F811 - the imported fixture
     common = (
         "docker_host_resource_group=fresh",
         "docker_host_location=westeurope",
@@ -73,7 +73,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     requests = _since(azure_emulator, mark)
     assert _writes(requests) == []
     reads = _reads(requests)
-    assert sum(path.endswith(f"/publicIPAddresses/supplied-1-ip") for path in reads) == 2, reads  # info + the VM module
+    assert sum(path.endswith("/publicIPAddresses/supplied-1-ip") for path in reads) == 2, reads  # info + the VM module
     assert _daemon_pid(azure_emulator) == pid
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-2000:]
     assert "answers over mutual TLS" in again.stdout and FQDN in again.stdout
@@ -125,7 +125,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     _assert_nothing_left(node, optioned)
 
 
-def test_probe_without_an_address_names_the_azure_way_too(node):
+def test_probe_without_an_address_names_the_azure_way_too(node):  # noqa: F811 - the imported fixture
     """No record, no address, no resource group: the message says what to supply, Azure included."""
     proc = node(PROBE, "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
@@ -133,7 +133,7 @@ def test_probe_without_an_address_names_the_azure_way_too(node):
     _assert_nothing_left(node, proc)
 
 
-def test_probe_with_a_resource_group_of_no_host_says_what_azure_answered(node):
+def test_probe_with_a_resource_group_of_no_host_says_what_azure_answered(node):  # noqa: F811 - the imported fixture
     """The host is not in Azure: the read answers "no such public IP", and the message says what to supply."""
     proc = node(PROBE, "docker_host_resource_group=nowhere", "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
