@@ -277,6 +277,7 @@ class GuestAgent:
                     "kind": self.kind,
                     "name": vm.name,
                     "running": vm.running,
+                    "leader": getattr(vm.guest, "leader", None),  # nspawn: the guest's PID 1, for nsenter
                     "console_log": getattr(vm.guest, "console_log", None),
                 },
                 "extensions": dict(vm.extensions),
