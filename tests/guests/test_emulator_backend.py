@@ -168,17 +168,26 @@ def test_a_rerun_changes_nothing_and_keeps_dockerd(azure_guest_emulator, created
 
 
 @pytest.mark.parametrize("azure_guest_emulator", ["bookworm"], indirect=True)
-def test_a_script_failure_is_the_handlers_failure_text_in_the_modules_error(azure_guest_emulator, created):
-    """A daemon option dockerd refuses: the script rolls back and exits non-zero; the module's error carries the
-    handler's text with the script's stderr (dockerd's own words), and the old daemon serves on."""
+def test_a_script_failure_is_the_handlers_failure_text_in_the_modules_error(azure_guest_emulator, created, monkeypatch):
+    """A daemon option dockerd refuses: the script rolls back and exits non-zero; the extension's status is the
+    handler's failure text, the module's error the script's stderr from it (dockerd's own words), and the old
+    daemon serves on."""
     work, code, _recap, output = created
     assert code == 0, output[-4000:]
     vm = guest_vm(azure_guest_emulator)
 
     code, recap, output = role_run(azure_guest_emulator, work, daemon_options={"log-level": "loud"})
     assert code != 0 and recap["failed"] == 1, output[-4000:]
-    fatal = "\n".join(line for line in output.splitlines() if "fatal:" in line or "msg" in line)
-    assert "Enable failed: failed to execute command: command terminated with exit status=" in output, fatal
-    assert "[stderr]" in output and "loud" in output
+    assert "the CustomScript extension 'docker-install' failed on VM 'dockerhost1'" in output, output[-4000:]
+    assert "unable to parse logging level: loud" in output  # dockerd in the guest, through the script's stderr
+
+    azure_guest_emulator.use_ca_bundle(monkeypatch)
+    compute = azure_guest_emulator.compute_client()
+    (extension,) = compute.virtual_machine_extensions.list("guest-backend", HOST, expand="instanceView").value
+    (status,) = extension.instance_view.statuses
+    failure = "Enable failed: failed to execute command: command terminated with exit status=1\n[stdout]\n"
+    assert status.message.startswith(failure), status.message[:300]
+    assert "\n[stderr]\n" in status.message and status.message.rstrip().endswith("Docker runs with it")
+
     assert in_guest(vm, "systemctl is-active docker.service") == "active"
     assert docker_info(work, guest_vm(azure_guest_emulator)["forwards"][0]).returncode == 0
