@@ -4,20 +4,24 @@
 ``docker --tlsverify info``, each VM a booted Debian guest (systemd-nspawn) running the install script as root.
 
 One emulator per suite, one create and one re-run per suite (cached across the tests of that suite), the
-failure path once (bookworm).
+failure path once (bookworm); then the guest agent alone (provisioning, the handler, a forward, power actions).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
 import subprocess
+import urllib.request
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from ansible_collections.dockerhost.azure.azure_emulator.dockerd import free_loopback_endpoint
+from ansible_collections.dockerhost.azure.azure_emulator.guest_agent import GuestAgent, guest_factory
 from ansible_collections.dockerhost.azure.tests.support.ansible import AnsibleRunner
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
@@ -191,3 +195,75 @@ def test_a_script_failure_is_the_handlers_failure_text_in_the_modules_error(azur
 
     assert in_guest(vm, "systemctl is-active docker.service") == "active"
     assert docker_info(work, guest_vm(azure_guest_emulator)["forwards"][0]).returncode == 0
+
+
+# The guest agent on its own (no emulator, no Azure calls): provisioning, the handler in the guest, the port
+# forward, and the VM's power actions with its disk kept.
+CSE = {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1"}
+
+
+@pytest.fixture
+def agent(guest_images, tmp_path):
+    guest_images("bookworm")  # built (or found) before the agent asks for it
+    made = GuestAgent(str(tmp_path / "vms"), guest_factory("nspawn", "bookworm"))
+    try:
+        yield made
+    finally:
+        made.shutdown()
+
+
+def test_the_guest_agent_provisions_runs_the_handler_forwards_and_keeps_the_disk(agent, tmp_path):
+    host_ip, port = free_loopback_endpoint(8080)
+    user_data = "#cloud-config\nruncmd: [echo hello]\n"
+    profile = {"computer_name": "agentvm", "custom_data": base64.b64encode(user_data.encode()).decode()}
+    agent.vm_booted("vm1", "9a3c4e1f-0000-4000-8000-000000000001", host_ip, profile)
+    (vm,) = agent.describe()
+    assert in_guest(vm, "hostname") == "agentvm"
+    assert in_guest(vm, "cat /var/lib/cloud/instance/user-data.txt") == user_data.strip()
+    assert in_guest(vm, "base64 -d /var/lib/waagent/CustomData") == user_data.strip()
+    assert in_guest(vm, "stat -c %a /var/lib/waagent/CustomData") == "600"
+
+    # commandToExecute with /bin/sh -c, which is dash on Debian; a web server started by it gets forwarded.
+    command = (
+        f"systemd-run --unit=web python3 -m http.server {port} --bind 0.0.0.0 --directory /etc >/dev/null 2>&1"
+        f" && timeout 20 sh -c 'until ss -Hltn | grep -q :{port}; do sleep 0.2; done'"
+        " && echo out && readlink /proc/$$/exe && echo err >&2"
+    )
+    outcome = agent.enable(
+        "vm1", "", host_ip, ext_key="e1", ext={**CSE, "settings": {"commandToExecute": command}}, protected={}
+    )
+    assert outcome.ok, outcome.message
+    assert outcome.message == "Enable succeeded: \n[stdout]\nout\n/usr/bin/dash\n\n[stderr]\nerr\n"
+    (vm,) = agent.describe()
+    assert vm["forwards"] == [f"{host_ip}:{port}"]
+    with urllib.request.urlopen(f"http://{host_ip}:{port}/hostname", timeout=30) as answer:
+        assert answer.read().decode().strip() == "agentvm"
+
+    failed = agent.enable(
+        "vm1", "", host_ip, ext_key="e1", ext={**CSE, "settings": {"commandToExecute": "echo no; exit 3"}}, protected={}
+    )
+    assert not failed.ok
+    assert failed.message == (
+        "Enable failed: failed to execute command: command terminated with exit status=3\n[stdout]\nno\n\n[stderr]\n"
+    )
+
+    # restart: a new boot of the same disk; the forward follows.
+    in_guest(vm, "echo kept > /root/marker && systemctl enable web.service 2>/dev/null || true")
+    leader = vm["guest"]["leader"]
+    agent.power("vm1", "restart", host_ip, {})
+    (vm,) = agent.describe()
+    assert vm["guest"]["leader"] != leader
+    assert in_guest(vm, "cat /root/marker") == "kept"
+    agent.power("vm1", "poweroff", host_ip, {})
+    assert agent.describe()[0]["guest"]["running"] is False
+    agent.power("vm1", "start", host_ip, {})
+    (vm,) = agent.describe()
+    assert in_guest(vm, "cat /root/marker") == "kept"
+    disk = tmp_path / "vms" / "9a3c4e1f-0000-4000-8000-000000000001"
+    assert disk.is_dir()
+
+    agent.remove_vm("vm1")
+    assert agent.describe() == []
+    assert not disk.exists()
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        assert str(disk) not in mounts.read()
