@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A real Linux guest: a Debian root file system booted with ``systemd-nspawn -b``, systemd as PID 1.
 
-Meant as the emulator's future guest backend (issue 14, item 1) and used today by ``tests/guests``.
+The emulator's guest backend (guest_agent.py, ``--vm-backend guest``) boots one per VM; ``tests/guests`` uses it too.
 The image comes from ``hack/guest-image.sh`` (:func:`guest_image`), cached per suite; a guest never writes
 to it: ``--volatile=overlay`` puts a tmpfs over it, so every boot starts from the image and leaves nothing.
 With ``disk=DIR`` (the emulator's guest backend) the guest's changes go to an overlay whose upper layer is
