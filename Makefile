@@ -14,10 +14,11 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
-.PHONY: help setup lint galaxy tarball sanity units integration min-deps molecule guests test demo bench changelog clean
+.PHONY: help setup lint galaxy tarball sanity units integration min-deps molecule guests test demo demo-vm bench changelog clean
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
+	@echo "make demo-vm - the same against a booted Linux guest (root; DEMO_GUEST_SUITE, DEMO_GUEST_KIND=vm)"
 	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
 	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
 	@echo "make lint | galaxy | tarball | sanity | units | integration | min-deps | guests | bench | changelog | clean"
@@ -88,6 +89,10 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	bash hack/demo.sh
+
+# The demo against the emulator's guest backend: the VM is a booted Debian guest (hack/demo.sh says which).
+demo-vm: $(STAMP)
+	DEMO_BACKEND=guest bash hack/demo.sh
 
 changelog: $(STAMP)
 	antsibull-changelog release

@@ -75,10 +75,29 @@ def _log_tail(state_dir: str, lines: int = 30) -> str:
 
 
 def start_background(
-    state_dir: str, latency: str | None = None, latency_scale: float = 1.0, *, enforce_nsg: bool = False
+    state_dir: str,
+    latency: str | None = None,
+    latency_scale: float = 1.0,
+    *,
+    enforce_nsg: bool = False,
+    vm_backend: str = "fast",
+    guest_kind: str = "nspawn",
+    guest_suite: str = "bookworm",
 ) -> dict:
-    """Start ``serve`` as a detached process and return its state once it answers over HTTPS."""
+    """Start ``serve`` as a detached process and return its state once it answers over HTTPS.
+
+    With ``vm_backend="guest"`` the guest image is built (or found in the cache) first, here: a first build
+    takes minutes, and the server must answer within seconds of starting.
+    """
     state_dir = os.path.abspath(state_dir)
+    if vm_backend == "guest":
+        from .guest import GuestError  # noqa: PLC0415 - keep the fast backend's start light
+        from .guest_agent import guest_factory  # noqa: PLC0415
+
+        try:
+            guest_factory(guest_kind, guest_suite)
+        except GuestError as exc:
+            raise RuntimeError(f"--vm-backend guest: {exc}") from exc
     existing = read_state(state_dir)
     if existing and _alive(existing.get("pid", -1)):
         raise RuntimeError(f"an emulator already runs with state dir {state_dir} (pid {existing['pid']})")
@@ -92,6 +111,8 @@ def start_background(
         argv += ["--latency", latency, "--latency-scale", str(latency_scale)]
     if enforce_nsg:
         argv.append("--enforce-nsg")
+    if vm_backend != "fast":
+        argv += ["--vm-backend", vm_backend, "--guest-kind", guest_kind, "--guest-suite", guest_suite]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root(), env.get("PYTHONPATH", "")) if p)
     with open(os.path.join(state_dir, LOG_FILE), "ab") as log:
@@ -111,12 +132,18 @@ def start_background(
 
 
 def _stop_daemons(state_dir: str) -> None:
-    """Stop any dockerd still recorded under the state dir (after a crash of the server)."""
+    """Stop any dockerd still recorded under the state dir (after a crash of the server); unmount the disks of
+    guests (their nspawn died with the server) so that removing the state dir removes only the emulator's files."""
     from .dockerd import DockerDaemon  # noqa: PLC0415
 
     for state_file in glob.glob(os.path.join(state_dir, "vms", "**", "state.json"), recursive=True):
         with contextlib.suppress(Exception):
             DockerDaemon.from_state_dir(os.path.dirname(state_file)).stop()
+    vms = os.path.join(os.path.realpath(state_dir), "vms") + os.sep
+    with contextlib.suppress(OSError), open("/proc/self/mounts", encoding="utf-8") as handle:
+        mounts = [line.split()[1] for line in handle]
+    for mount in sorted((m for m in mounts if m.startswith(vms)), reverse=True):
+        subprocess.run(["umount", "--lazy", mount], capture_output=True, timeout=30, check=False)
 
 
 def stop_background(state_dir: str, timeout: float = 60.0) -> None:
@@ -151,12 +178,16 @@ def remove_made(state_dir: str, *, keep_log: bool) -> None:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def serve(state_dir: str, latency: str | None, latency_scale: float, port: int, *, enforce_nsg: bool = False) -> int:
+def serve(
+    state_dir: str, latency: str | None, latency_scale: float, port: int, *, enforce_nsg: bool = False, **backend
+) -> int:
     from .server import Emulator, write_state  # noqa: PLC0415 - keep `stop` light
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     state_dir = os.path.abspath(state_dir)
-    emulator = Emulator(state_dir, port=port, latency=latency, latency_scale=latency_scale, enforce_nsg=enforce_nsg)
+    emulator = Emulator(
+        state_dir, port=port, latency=latency, latency_scale=latency_scale, enforce_nsg=enforce_nsg, **backend
+    )
     stopping = threading.Event()
 
     def on_signal(_signum, _frame) -> None:
@@ -191,17 +222,32 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--latency", choices=("azure", "none"), default=None, help="per-operation latency profile")
         cmd.add_argument("--latency-scale", type=float, default=1.0, help="multiply the profile's latencies")
         cmd.add_argument("--enforce-nsg", action="store_true", help="NSG rules decide who reaches a VM's daemon")
+        cmd.add_argument(
+            "--vm-backend",
+            choices=("fast", "guest"),
+            default="fast",
+            help="fast: the install script under a private root, dockerd on this machine (default); "
+            "guest: every VM is a booted Linux guest that runs it as root (README.md, Backends)",
+        )
+        cmd.add_argument("--guest-kind", choices=("nspawn", "vm"), default="nspawn", help="what a guest is")
+        cmd.add_argument(
+            "--guest-suite", choices=("bookworm", "trixie", "sid"), default="bookworm", help="the guests' Debian"
+        )
         if name == "serve":
             cmd.add_argument("--port", type=int, default=0)
     stop = sub.add_parser("stop", help="stop it and every dockerd it started; remove all it made")
     stop.add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
     latency = None if getattr(args, "latency", None) in (None, "none") else args.latency
+    if args.command in ("serve", "start"):
+        backend = {"vm_backend": args.vm_backend, "guest_kind": args.guest_kind, "guest_suite": args.guest_suite}
     if args.command == "serve":
-        return serve(args.state_dir, latency, args.latency_scale, args.port, enforce_nsg=args.enforce_nsg)
+        return serve(args.state_dir, latency, args.latency_scale, args.port, enforce_nsg=args.enforce_nsg, **backend)
     if args.command == "start":
         try:
-            state = start_background(args.state_dir, latency, args.latency_scale, enforce_nsg=args.enforce_nsg)
+            state = start_background(
+                args.state_dir, latency, args.latency_scale, enforce_nsg=args.enforce_nsg, **backend
+            )
         except RuntimeError as exc:
             print(str(exc), file=sys.stderr)
             return 1

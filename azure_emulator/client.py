@@ -35,9 +35,16 @@ class EmulatorClient:
     # -- lifecycle --------------------------------------------------------------------------------
     @classmethod
     def start(
-        cls, state_dir: str, latency: str | None = None, latency_scale: float = 1.0, *, enforce_nsg: bool = False
+        cls,
+        state_dir: str,
+        latency: str | None = None,
+        latency_scale: float = 1.0,
+        *,
+        enforce_nsg: bool = False,
+        **backend: str,
     ) -> EmulatorClient:
-        return cls(start_background(state_dir, latency, latency_scale, enforce_nsg=enforce_nsg))
+        """``backend``: ``vm_backend="guest"``, ``guest_kind``, ``guest_suite`` (see ``start_background``)."""
+        return cls(start_background(state_dir, latency, latency_scale, enforce_nsg=enforce_nsg, **backend))
 
     @classmethod
     def from_state_dir(cls, state_dir: str) -> EmulatorClient:

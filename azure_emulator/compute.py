@@ -367,6 +367,24 @@ class VirtualMachineKind(ComputeKind):
             if ctx.arm.get(res.id) is not res:
                 return
             res.state["host_ip"] = self.host_ip(ctx.arm, res)
+            profile = self.guest_profile(res)
+        # The guest backend boots the VM's guest here (a no-op for the fast one); Azure's create includes the boot.
+        try:
+            self.agent.vm_booted(res.key, res.properties["vmId"], res.state["host_ip"], profile)
+        except RuntimeError as exc:
+            raise OperationFailed("OSProvisioningInternalError", f"The VM's guest did not boot: {exc}") from exc
+
+    @staticmethod
+    def guest_profile(res: Resource) -> dict:
+        """What provisioning hands the guest: host name, admin user, SSH keys and customData (secret)."""
+        os_profile = res.properties["osProfile"]
+        keys = _dig(os_profile, ("linuxConfiguration", "ssh", "publicKeys")) or []
+        return {
+            "computer_name": os_profile.get("computerName", res.name),
+            "admin_username": os_profile.get("adminUsername", ""),
+            "ssh_keys": [k.get("keyData", "") for k in keys],
+            "custom_data": res.secret.get("customData"),
+        }
 
     def finish(self, res: Resource, op: Operation) -> None:
         super().finish(res, op)
@@ -499,8 +517,13 @@ class VirtualMachineKind(ComputeKind):
                     res.state["host_ip"] = self.host_ip(arm, res)
                 elif target == "deallocated":
                     self._release_dynamic(arm, res)
-            if target != "running" or lowered == "restart":
-                self.agent.remove_vm(res.key)
+                profile = self.guest_profile(res)
+            try:
+                self.agent.power(res.key, lowered, res.state.get("host_ip"), profile)
+            except RuntimeError as exc:
+                raise OperationFailed(
+                    "VMAgentStatusCommunicationError", f"The VM's guest did not {lowered}: {exc}"
+                ) from exc
 
         def on_end(op: Operation) -> None:
             if op.status == SUCCEEDED:

@@ -2,9 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A real Linux guest: a Debian root file system booted with ``systemd-nspawn -b``, systemd as PID 1.
 
-Meant as the emulator's future guest backend (issue 14, item 1) and used today by ``tests/guests``.
+The emulator's guest backend (guest_agent.py, ``--vm-backend guest``) boots one per VM; ``tests/guests`` uses it too.
 The image comes from ``hack/guest-image.sh`` (:func:`guest_image`), cached per suite; a guest never writes
 to it: ``--volatile=overlay`` puts a tmpfs over it, so every boot starts from the image and leaves nothing.
+With ``disk=DIR`` (the emulator's guest backend) the guest's changes go to an overlay whose upper layer is
+in DIR instead, so they survive :meth:`Guest.stop` / :meth:`Guest.boot` and :meth:`Guest.reboot` as a VM's
+disk does; the overlay is mounted only while the guest runs.
 
 Isolation: ``--private-network`` gives the guest its own network namespace with only ``lo``, so its dockerd
 (bridge, iptables rules, listeners on 0.0.0.0) touches nothing of the host's and two guests can both use
@@ -93,6 +96,7 @@ class Guest:
     rootfs: str
     log_dir: str
     name: str = ""
+    disk: str | None = None  # keep changes here across boots (an overlay's upper layer); None: nothing is kept
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     leader: int = field(default=0, init=False)
 
@@ -116,15 +120,15 @@ class Guest:
         """Start nspawn and wait until the guest's systemd is running (or degraded)."""
         os.makedirs(self.log_dir, exist_ok=True)
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1")
+        root = ["--volatile=overlay", f"--directory={self.rootfs}"] if self.disk is None else [self._mount_disk()]
         command = [
             "systemd-nspawn",
             "--quiet",
             "--boot",
-            f"--directory={self.rootfs}",
+            *root,
             f"--machine={self.name}",
             "--register=no",
             "--keep-unit",
-            "--volatile=overlay",
             "--private-network",
             "--console=pipe",
             "--kill-signal=SIGRTMIN+4",
@@ -171,16 +175,55 @@ class Guest:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Power off (SIGRTMIN+4 to the guest's systemd), kill after ``timeout``; always reap nspawn."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.leader or self.process.pid, signal.SIGRTMIN + 4 if self.leader else signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+                os.kill(self.leader or self.process.pid, signal.SIGRTMIN + 4 if self.leader else signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._unmount_disk()
+
+    def reboot(self, timeout: float = 90.0) -> Guest:
+        """``systemctl reboot`` in the guest: nspawn exits when the guest asks for a reboot (as
+        systemd-nspawn@.service expects, exit status 133), so boot again; with ``disk`` the guest keeps its
+        changes. Bounded: a guest that does not go down within ``timeout`` is powered off the hard way."""
+        self.run("systemctl reboot", timeout=30.0, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=timeout)
+        self.stop()
+        return self.boot(timeout)
+
+    # -- the persistent disk -----------------------------------------------------------------------
+    def _mount_disk(self) -> str:
+        """Mount the image with ``disk``'s upper layer on ``disk/root``; return nspawn's --directory option."""
+        merged = os.path.join(self.disk, "root")
+        upper, work = os.path.join(self.disk, "upper"), os.path.join(self.disk, "work")
+        for path in (merged, upper, work):
+            os.makedirs(path, exist_ok=True)
+        if not os.path.ismount(merged):
+            options = f"lowerdir={self.rootfs},upperdir={upper},workdir={work}"
+            done = subprocess.run(
+                ["mount", "-t", "overlay", "overlay", "-o", options, merged],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise GuestError(f"{self.name}: cannot mount its disk on {merged}: {done.stderr.strip()}")
+        return f"--directory={merged}"
+
+    def _unmount_disk(self) -> None:
+        if self.disk is None:
+            return
+        merged = os.path.join(self.disk, "root")
+        if os.path.ismount(merged):
+            done = subprocess.run(["umount", merged], capture_output=True, text=True, timeout=30, check=False)
+            if done.returncode != 0:  # something still holds it (a shell in the guest's tree): detach it
+                subprocess.run(["umount", "--lazy", merged], capture_output=True, timeout=30, check=False)
 
     def __enter__(self) -> Guest:
         return self.boot()

@@ -21,5 +21,12 @@ def register(emulator: Emulator) -> None:
     pool = AddressPool()
     emulator.address_pool = pool
     emulator.public_ips = network.register(emulator.arm, pool)
-    emulator.agent = VMAgent(os.path.join(emulator.state_dir, "vms"))
+    directory = os.path.join(emulator.state_dir, "vms")
+    if emulator.vm_backend["backend"] == "guest":
+        from .guest_agent import GuestAgent, guest_factory  # noqa: PLC0415 - only the guest backend needs it
+
+        kind, suite = emulator.vm_backend["kind"], emulator.vm_backend["suite"]
+        emulator.agent = GuestAgent(directory, guest_factory(kind, suite), kind)
+    else:
+        emulator.agent = VMAgent(directory)
     compute.register(emulator.arm, emulator.agent, emulator.public_ips, pool)

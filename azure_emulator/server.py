@@ -43,8 +43,15 @@ class Emulator:
         latency_scale: float = 1.0,
         identity: Identity | None = None,
         enforce_nsg: bool = False,
+        vm_backend: str = "fast",
+        guest_kind: str = "nspawn",
+        guest_suite: str = "bookworm",
     ) -> None:
         self.state_dir = os.path.abspath(state_dir)
+        # fast: vmagent.py (the default); guest: every VM is a booted guest (guest_agent.py)
+        self.vm_backend = {"backend": vm_backend}
+        if vm_backend == "guest":
+            self.vm_backend.update(kind=guest_kind, suite=guest_suite)
         os.makedirs(self.state_dir, exist_ok=True)
         self.lock = threading.RLock()
         self.identity = identity or Identity()
@@ -95,6 +102,7 @@ class Emulator:
             "state_dir": self.state_dir,
             "latency": self.latency.as_dict(),
             "network": self._network_settings(),
+            "vm_backend": dict(self.vm_backend),
         }
 
     # -- lifecycle --------------------------------------------------------------------------------

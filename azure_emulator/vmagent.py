@@ -1,25 +1,24 @@
 # Copyright (c) dockerhost.azure contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The VM agent: does for real what an extension would do on the VM, with a real dockerd per VM.
+"""The fast VM agent (the default backend): does what an extension would do on the VM, with a real dockerd per VM
+but no guest operating system.
 
-* ``Microsoft.Azure.Extensions/CustomScript`` 2.x: validates its settings like the real handler
-  (github.com/Azure/custom-script-extension-linux, handlersettings.go), writes ``script`` (base64, optionally
-  gzip) to a work dir and runs it with ``/bin/sh``, or runs ``commandToExecute`` with ``/bin/sh -c``, with
-  ``DOCKERHOST_ROOT=<the VM's private root>`` and ``DOCKERHOST_SKIP_PACKAGES=1``. Then the agent plays systemd:
-  it reads ``$DOCKERHOST_ROOT/etc/docker/daemon.json`` and the drop-ins under
+What the handlers decide (settings checks, decoding, status texts) is in handlers.py, shared with the guest
+backend (guest_agent.py); this file says where the script runs and plays systemd afterwards:
+
+* ``Microsoft.Azure.Extensions/CustomScript`` 2.x: the script runs on this machine, in a work dir under the VM's
+  private root, with ``DOCKERHOST_ROOT=<the VM's private root>`` and ``DOCKERHOST_SKIP_PACKAGES=1``. Then the agent
+  plays systemd: it reads ``$DOCKERHOST_ROOT/etc/docker/daemon.json`` and the drop-ins under
   ``$DOCKERHOST_ROOT/etc/systemd/system/docker.service.d/``, and starts dockerd as Ubuntu's docker.service would
   (``ExecStart=/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock`` unless a drop-in replaces
   it), with only the listen addresses (0.0.0.0 -> the VM's public IP) and state directories replaced.
-* ``Microsoft.Azure.Extensions/DockerExtension``: public ``docker.port`` / ``docker.options``, protected
-  ``certs.ca/cert/key`` (base64 or PEM): dockerd with ``--tlsverify`` and those certs on the VM's IP and port.
+* ``Microsoft.Azure.Extensions/DockerExtension``: dockerd with ``--tlsverify`` and the given certs on the VM's IP
+  and port.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import gzip
 import json
 import os
 import shlex
@@ -32,31 +31,27 @@ from dataclasses import dataclass, field
 
 from .dockerd import DOCKERD, DockerDaemon, DockerdError
 from .gate import Gate
+from .handlers import (
+    CSE,
+    DOCKER_EXTENSION,
+    FULL_VERSIONS,
+    HANDLER_VERSIONS,
+    SCRIPT_TIMEOUT,
+    ExtensionFailed,
+    ExtensionOutcome,
+    custom_script_payload,
+    custom_script_status,
+    docker_extension_config,
+    extension_kind,
+    tail,
+)
 
-__all__ = ["ExtensionOutcome", "VMAgent"]
+__all__ = ["FULL_VERSIONS", "HANDLER_VERSIONS", "ExtensionOutcome", "VMAgent"]
 
 # What the sandbox always decides (no privileges for networking, no image storage driver): see dockerd.py.
 _SANDBOX = {"storage-driver": "vfs", "iptables": False, "bridge": "none"}
 _UBUNTU_EXECSTART = "/usr/bin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock"
-SCRIPT_TIMEOUT = float(os.environ.get("AZURE_EMULATOR_SCRIPT_TIMEOUT", "600"))
 DOCKERD_TIMEOUT = 90.0
-CSE = ("microsoft.azure.extensions", "customscript")
-DOCKER_EXTENSION = ("microsoft.azure.extensions", "dockerextension")
-HANDLER_VERSIONS = {CSE: ("2.0", "2.1"), DOCKER_EXTENSION: ("1.0", "1.1", "1.2")}
-FULL_VERSIONS = {CSE: "2.1.10", DOCKER_EXTENSION: "1.2.2"}
-
-
-@dataclass
-class ExtensionOutcome:
-    """What the handler reported: success or the failure text for instanceView and the operation error."""
-
-    ok: bool
-    message: str
-    started_daemon: bool = False
-
-
-class ExtensionFailed(Exception):
-    """The handler failed; the message is what the real handler would put in its status."""
 
 
 @dataclass
@@ -142,25 +137,6 @@ class VMDockerd(DockerDaemon):
         raise DockerdError(f"dockerd did not start listening within {timeout}s:\n{self.log_tail()}")
 
 
-def _tail(text: str, limit: int = 4096) -> str:
-    return text[-limit:]
-
-
-def _decode_pem(value: object, what: str) -> bytes:
-    """DockerExtension certs: PEM as is, or base64 of the PEM."""
-    if not isinstance(value, str) or not value.strip():
-        raise ExtensionFailed(f"certs.{what} is missing or empty")
-    if value.lstrip().startswith("-----BEGIN"):
-        return value.encode()
-    try:
-        decoded = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ExtensionFailed(f"certs.{what} is neither PEM nor base64: {exc}") from exc
-    if b"-----BEGIN" not in decoded:
-        raise ExtensionFailed(f"certs.{what} does not decode to a PEM document")
-    return decoded
-
-
 def _write(path: str, data: bytes, mode: int = 0o644) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -187,6 +163,15 @@ class VMAgent:
                 os.makedirs(state.root, exist_ok=True)
                 self._vms[vm_key] = state
             return state
+
+    def vm_booted(self, vm_key: str, vm_id: str, host_ip: str, profile: dict) -> None:
+        """A VM was created or updated: the fast backend has no guest to boot (its daemons start with extensions)."""
+
+    def power(self, vm_key: str, action: str, host_ip: str | None, profile: dict) -> None:
+        """``start``, ``restart``, ``poweroff`` or ``deallocate``: anything but a start forgets the VM's daemons
+        (nothing of the fast backend survives a reboot; the guest backend keeps the guest's disk)."""
+        if action != "start":
+            self.remove_vm(vm_key)
 
     def remove_vm(self, vm_key: str) -> None:
         with self._lock:
@@ -264,17 +249,12 @@ class VMAgent:
         generation = self.generation
         state = self.vm(vm_key, vm_id)
         state.behind = behind
-        kind = (str(ext.get("publisher", "")).lower(), str(ext.get("type", "")).lower())
         try:
+            kind = extension_kind(ext)
             if kind == CSE:
                 outcome = self._custom_script(state, host_ip, ext_key, ext.get("settings") or {}, protected)
             elif kind == DOCKER_EXTENSION:
                 outcome = self._docker_extension(state, host_ip, ext_key, ext.get("settings") or {}, protected)
-            else:
-                raise ExtensionFailed(
-                    f"Extension '{ext.get('publisher')}.{ext.get('type')}' version '{ext.get('typeHandlerVersion')}' "
-                    "is not available in the extension repository"
-                )
         except ExtensionFailed as exc:
             outcome = ExtensionOutcome(False, str(exc))
         with self._lock:
@@ -290,7 +270,7 @@ class VMAgent:
         try:
             daemon.start()
         except DockerdError as exc:
-            raise ExtensionFailed(f"Enable failed: docker.service failed to start: {_tail(str(exc), 3000)}") from exc
+            raise ExtensionFailed(f"Enable failed: docker.service failed to start: {tail(str(exc), 3000)}") from exc
         gates = []
         if state.behind is not None:
             hidden, allow = state.behind
@@ -302,51 +282,17 @@ class VMAgent:
             state.daemon, state.owner, state.gates = daemon, ext_key, gates
 
     # CustomScript --------------------------------------------------------------------------------------
-    @staticmethod
-    def _cse_config(settings: dict, protected: dict) -> tuple[str, str]:
-        """``(command, script)`` after the real handler's checks (handlersettings.go validate())."""
-        pub_cmd, prot_cmd = settings.get("commandToExecute") or "", protected.get("commandToExecute") or ""
-        pub_script, prot_script = settings.get("script") or "", protected.get("script") or ""
-        command, script = pub_cmd or prot_cmd, pub_script or prot_script
-        prefix = "Enable failed: failed to get configuration: invalid configuration: "
-        if not command and not script:
-            raise ExtensionFailed(prefix + "'commandToExecute' is not specified")
-        for key, verb in (("commandToExecute", "was"), ("script", "was"), ("fileUris", "were")):
-            if settings.get(key) and protected.get(key):
-                raise ExtensionFailed(
-                    f"{prefix}'{key}' {verb} specified both in public and protected settings; it must be specified "
-                    "only once"
-                )
-        if command and script:
-            raise ExtensionFailed(
-                prefix + "'commandToExecute' and 'script' were both specified, but only one is validate at a time"
-            )
-        if settings.get("fileUris") or protected.get("fileUris"):
-            raise ExtensionFailed(
-                "Enable failed: failed to download files: the emulator has no internet; send the script inline"
-            )
-        return command, script
-
     def _custom_script(
         self, state: VMState, host_ip: str, ext_key: str, settings: dict, protected: dict
     ) -> ExtensionOutcome:
-        command, script = self._cse_config(settings, protected)
+        payload = custom_script_payload(settings, protected)
         with self._lock:
             sequence = state.sequence
             state.sequence += 1
         workdir = os.path.join(state.root, "var", "lib", "waagent", "custom-script", "download", str(sequence))
         os.makedirs(workdir, exist_ok=True)
-        if script:
-            try:
-                body = base64.b64decode(script, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ExtensionFailed(f"Enable failed: failed to decode script: {exc}") from exc
-            if body[:2] == b"\x1f\x8b":
-                body = gzip.decompress(body)
-            _write(os.path.join(workdir, "script.sh"), body, 0o700)
-            argv = ["/bin/sh", os.path.join(workdir, "script.sh")]
-        else:
-            argv = ["/bin/sh", "-c", command]
+        if payload.script is not None:
+            _write(os.path.join(workdir, "script.sh"), payload.script, 0o700)
         env = {
             "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
@@ -356,23 +302,17 @@ class VMAgent:
         }
         try:
             result = subprocess.run(
-                argv, cwd=workdir, env=env, capture_output=True, timeout=SCRIPT_TIMEOUT, check=False
+                payload.argv(workdir), cwd=workdir, env=env, capture_output=True, timeout=SCRIPT_TIMEOUT, check=False
             )
             stdout, stderr, code = result.stdout, result.stderr, result.returncode
         except subprocess.TimeoutExpired as exc:
             stdout, stderr, code = exc.stdout or b"", exc.stderr or b"", -9
         _write(os.path.join(workdir, "stdout"), stdout)
         _write(os.path.join(workdir, "stderr"), stderr)
-        output = (
-            f"\n[stdout]\n{_tail(stdout.decode(errors='replace'))}\n[stderr]\n{_tail(stderr.decode(errors='replace'))}"
-        )
-        if code != 0:
-            raise ExtensionFailed(
-                f"Enable failed: failed to execute command: command terminated with exit status={code}{output}"
-            )
+        message = custom_script_status(stdout.decode(errors="replace"), stderr.decode(errors="replace"), code)
         daemon = self._service_from_root(state, host_ip)
         self._replace_daemon(state, ext_key, daemon)
-        return ExtensionOutcome(True, f"Enable succeeded: {output}", started_daemon=True)
+        return ExtensionOutcome(True, message, started_daemon=True)
 
     def _service_from_root(self, state: VMState, host_ip: str) -> VMDockerd:
         """docker.service as systemd would start it from what the script wrote under the private root."""
@@ -487,28 +427,22 @@ class VMAgent:
     def _docker_extension(
         self, state: VMState, host_ip: str, ext_key: str, settings: dict, protected: dict
     ) -> ExtensionOutcome:
-        docker = settings.get("docker") or {}
-        port = str(docker.get("port", "2376"))
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ExtensionFailed(f"Enable failed: invalid docker.port {port!r}")
-        options = docker.get("options") or []
-        if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-            raise ExtensionFailed("Enable failed: docker.options must be a list of strings")
-        certs = protected.get("certs")
+        config = docker_extension_config(settings, protected)
+        port = config.port
         flags: list[str] = []
-        if certs:
+        if config.certs is not None:
             etc = os.path.join(state.root, "etc", "docker")
             paths = {}
             for what, name in (("ca", "ca.pem"), ("cert", "server-cert.pem"), ("key", "server-key.pem")):
                 paths[what] = os.path.join(etc, name)
-                _write(paths[what], _decode_pem(certs.get(what), what), 0o600 if what == "key" else 0o644)
+                _write(paths[what], config.certs[what], 0o600 if what == "key" else 0o644)
             flags = [
                 "--tlsverify",
                 f"--tlscacert={paths['ca']}",
                 f"--tlscert={paths['cert']}",
                 f"--tlskey={paths['key']}",
             ]
-        flags += [w for option in options for w in shlex.split(option)]
+        flags += [w for option in config.options for w in shlex.split(option)]
         listen = [f"tcp://{self._bind_ip(state, host_ip)}:{port}", "unix://{EXEC_ROOT}/docker.sock"]
         daemon = VMDockerd(os.path.join(state.directory, "dockerd"), {}, listen, flags, hosts_as_flags=True)
         self._replace_daemon(state, ext_key, daemon)

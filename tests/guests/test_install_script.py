@@ -18,8 +18,8 @@ import subprocess
 
 import pytest
 
+from ansible_collections.dockerhost.azure.azure_emulator.forward import Forward
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_probe import run_probe
-from ansible_collections.dockerhost.azure.tests.guests.port_forward import PortForward
 
 pytestmark = [pytest.mark.guest, pytest.mark.slow]
 
@@ -257,7 +257,7 @@ def test_the_probe_talks_to_docker_28(guest, docker_tls):
     """Issue 14: docker_host_probe's own code against sid's docker.io 28.5, over mutual TLS through a forward."""
     installed(guest, docker_tls)
     api = guest.run("docker version --format '{{.Server.APIVersion}}'").stdout.strip()
-    with PortForward(guest, docker_tls.port) as forward:
+    with Forward.tcp(lambda: guest.connect(docker_tls.port)) as forward:
         params = {
             "docker_host": forward.url,
             "ca_cert": docker_tls.ca.cert_path,

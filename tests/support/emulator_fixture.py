@@ -6,6 +6,9 @@
 command line, stopped at the end with every daemon it started.
 ``azure_emulator``: that emulator reset to a fresh state before and after the test, with
 REQUESTS_CA_BUNDLE / SSL_CERT_FILE / CURL_CA_BUNDLE pointing at system CAs + the emulator CA.
+``azure_guest_emulator``: an emulator with the guest backend (every VM a booted nspawn guest), one per module
+and suite; parametrize it indirectly with the suite (``@pytest.mark.parametrize("azure_guest_emulator",
+["bookworm"], indirect=True)``). Needs root and systemd-nspawn: tests/guests/ skips where they are missing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import pytest
 
 from ansible_collections.dockerhost.azure.azure_emulator.client import EmulatorClient
 
-__all__ = ["azure_emulator", "azure_emulator_session"]
+__all__ = ["azure_emulator", "azure_emulator_session", "azure_guest_emulator"]
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,14 @@ def azure_emulator(azure_emulator_session, monkeypatch):
     azure_emulator_session.use_ca_bundle(monkeypatch)
     yield azure_emulator_session
     azure_emulator_session.reset()
+
+
+@pytest.fixture(scope="module")
+def azure_guest_emulator(request, tmp_path_factory):
+    suite = getattr(request, "param", "bookworm")
+    state_dir = tmp_path_factory.mktemp(f"azure-emulator-{suite}") / "state"
+    client = EmulatorClient.start(str(state_dir), vm_backend="guest", guest_kind="nspawn", guest_suite=suite)
+    try:
+        yield client
+    finally:
+        client.stop()

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -50,47 +49,6 @@ def copy_into(directory: str, files: dict[str, str]) -> str:
     for name, source in files.items():
         shutil.copyfile(source, os.path.join(directory, name))
     return directory
-
-
-class UnixRelay:
-    """A unix socket that relays every connection to a TCP address, byte for byte (no HTTP knowledge).
-
-    dockerd from the fixture listens on TCP only; the relay lets the unix transport talk to a real daemon.
-    """
-
-    def __init__(self, path: str, target: tuple[str, int]) -> None:
-        self.path = path
-        self.target = target
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _address = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target, timeout=10)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 class SilentListener:

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ansible_collections.dockerhost.azure.azure_emulator.dockerd import free_loopback_endpoint
+from ansible_collections.dockerhost.azure.azure_emulator.forward import Forward, tcp_target
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_options import DockerAPIError, resolve_connection
 from ansible_collections.dockerhost.azure.plugins.module_utils._docker_retry import parse_api_version, probe_daemon
 from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import cert_not_after
@@ -22,7 +23,6 @@ from ansible_collections.dockerhost.azure.tests.integration.docker_host_probe.pr
     FQDN,
     DripListener,
     SilentListener,
-    UnixRelay,
 )
 
 pytestmark = pytest.mark.docker
@@ -232,15 +232,14 @@ def test_tls_verify_false_never_means_plain_http(probe_world):
 
 
 def test_unix_socket(probe_world, tmp_path):
-    relay = UnixRelay(str(tmp_path / "docker.sock"), (probe_world.plain.host, probe_world.plain.port))
-    try:
-        result = probe(bare(f"unix://{relay.path}", timeout=10))
-    finally:
-        relay.close()
+    # dockerd from the fixture listens on TCP only: a Unix socket in front of it, relaying byte for byte.
+    target = tcp_target((probe_world.plain.host, probe_world.plain.port))
+    with Forward.unix(target, str(tmp_path / "docker.sock")) as relay:
+        result = probe(bare(relay.url, timeout=10))
     assert result.ping == "OK"
     assert result.server_cert is None
     assert result.info["OSType"] == "linux"
-    assert result.docker_host == f"unix://{relay.path}"
+    assert result.docker_host == relay.url
 
 
 # -- issue 13 item 4: a daemon that does not require client certificates is open to anyone ---------------
