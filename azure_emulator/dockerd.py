@@ -162,7 +162,13 @@ class DockerDaemon:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> DockerDaemon:
-        """Start dockerd and return once its API socket accepts connections."""
+        """Start dockerd and return once its API socket accepts connections.
+
+        A second start would launch another dockerd on the same pidfile and port, lose the first one's pid
+        and leak it: refused.
+        """
+        if self.running():
+            raise RuntimeError(f"dockerd {self.pid} for {self.url} is already running")
         with open(self.config_path, "w", encoding="utf-8") as handle:
             json.dump(self.daemon_config(), handle, indent=2)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -255,7 +261,8 @@ class DockerDaemon:
         self.process = None
 
     def __enter__(self) -> DockerDaemon:
-        return self.start()
+        # ``with DockerDaemon(...).start() as daemon`` and ``with DockerDaemon(...) as daemon`` both work.
+        return self if self.running() else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()

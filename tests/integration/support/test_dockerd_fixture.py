@@ -147,3 +147,21 @@ def test_command_line_start_and_stop(test_ca, tmp_path):
         )
     assert stopped.returncode == 0, stopped.stderr
     assert not os.path.exists(f"/proc/{info['pid']}")
+
+
+def test_entering_a_started_daemon_does_not_start_a_second_one(tmp_path):
+    """``with DockerDaemon(...).start() as d`` once started a second dockerd over the first (same pidfile),
+    kept the dead one's pid and leaked the live one (ppid 1) on exit."""
+    host, port = free_loopback_endpoint()
+    state = str(tmp_path / "state")
+    with DockerDaemon(host, port, tls=None, state_dir=state).start() as daemon:
+        first = daemon.pid
+        assert daemon.running()
+    assert daemon.pid is None
+    assert leftover_processes(os.path.join(state, "daemon.json")) == [], f"dockerd {first} outlived the with block"
+    with pytest.raises(RuntimeError, match="already running"):
+        started = DockerDaemon(host, port, tls=None, state_dir=str(tmp_path / "again")).start()
+        try:
+            started.start()
+        finally:
+            started.stop()
