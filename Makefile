@@ -11,6 +11,11 @@ export PYTHONPATH := $(VENV)
 export ANSIBLE_COLLECTIONS_PATH := $(VENV)
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 PYTEST := $(VENV)/bin/python -m pytest
+# The slow suites run their files side by side (pytest-xdist, one file per worker at a time): most of their
+# time is spent waiting on ansible-playbook, dockerd, Azure's emulated operations and booting guests, not
+# computing. TEST_JOBS=1 runs them one after the other.
+TEST_JOBS ?= 2
+XDIST := $(if $(filter-out 1,$(TEST_JOBS)),-n $(TEST_JOBS) --dist loadfile)
 
 SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/dev/null)
 
@@ -57,11 +62,11 @@ units: $(STAMP)
 	$(PYTEST) tests/unit
 
 integration: $(STAMP)
-	$(PYTEST) tests/integration
+	$(PYTEST) $(XDIST) tests/integration
 
 # The modules' tests again on the oldest versions requirements.txt allows (.venv-min, see the script).
 min-deps: $(STAMP)
-	bash hack/min-deps.sh
+	PYTEST_ARGS="$(XDIST)" bash hack/min-deps.sh
 
 # The docker_host role's scenarios (extensions/molecule/), also run by `integration` through
 # tests/integration/role/test_molecule.py; each starts its own Azure emulator.
@@ -71,7 +76,7 @@ molecule: $(STAMP)
 # The install script on booted Debian guests (systemd-nspawn, root; tests/guests/README.md). The first
 # run builds one image per suite into ~/.cache/dockerhost-azure/guests (1-2 min each).
 guests: $(STAMP)
-	$(PYTEST) tests/guests
+	$(PYTEST) $(XDIST) tests/guests
 
 test: $(STAMP)
 	$(MAKE) lint

@@ -16,13 +16,14 @@ if [ -z "$pins" ]; then
   echo "min-deps: no 'name>=version' lines in requirements.txt" >&2
   exit 1
 fi
-want=$(printf '%s\n' "$pins" | sha256sum | cut -d' ' -f1)
+tools=("pytest>=8.0" "pytest-xdist>=3.5") # the test runner, not under test: newest allowed
+want=$(printf '%s\n' "$pins" "${tools[@]}" | sha256sum | cut -d' ' -f1)
 stamp=$venv/.pins.sha256
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   rm -rf "$venv"
   "$python" -m venv "$venv"
   # shellcheck disable=SC2086 # one argument per pin
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check $pins "pytest>=8.0" \
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check $pins "${tools[@]}" \
     2> >(grep -v "^WARNING: Location" >&2)
   mkdir -p "$venv/ansible_collections/dockerhost"
   ln -sfn "$root" "$venv/ansible_collections/dockerhost/azure"
@@ -31,7 +32,9 @@ fi
 echo "min-deps: ${pins//$'\n'/ }"
 
 export DOCKERHOST_TEST_VENV=$venv PYTHONPATH=$venv ANSIBLE_COLLECTIONS_PATH=$venv ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
-exec "$venv/bin/python" -m pytest -p no:cacheprovider \
+# PYTEST_ARGS: e.g. "-n 2 --dist loadfile" from the Makefile (the files side by side).
+# shellcheck disable=SC2086 # several arguments
+exec "$venv/bin/python" -m pytest -p no:cacheprovider ${PYTEST_ARGS:-} \
   tests/unit \
   tests/integration/docker_tls_certs \
   tests/integration/docker_host_probe \
