@@ -76,7 +76,15 @@ def missing_vm_requirements() -> str | None:
 
 
 def guest_vm_image(suite: str = "bookworm", timeout: float = 1800.0) -> str:
-    """Directory of the cached VM image of ``suite`` (disk.qcow2, vmlinuz, initrd.img, build.json)."""
+    """Directory of the cached VM image of ``suite`` (disk.qcow2, vmlinuz, initrd.img, build.json).
+
+    ``DOCKERHOST_GUEST_VM_IMAGE``, when set, names an image directory to use instead (one built earlier by
+    hack/guest-vm-image.sh, e.g. while a new one builds)."""
+    given = os.environ.get("DOCKERHOST_GUEST_VM_IMAGE")
+    if given:
+        if not os.path.isfile(os.path.join(given, "build.json")):
+            raise GuestError(f"DOCKERHOST_GUEST_VM_IMAGE={given} is not a VM image (no build.json)")
+        return given
     if suite not in VM_SUITES:
         raise GuestError(f"unknown VM suite {suite!r}: one of {', '.join(VM_SUITES)}")
     try:

@@ -69,7 +69,7 @@ def vm(tmp_path_factory):
         ports=(DockerTLS.port,),
     )
     start = time.monotonic()
-    guest.boot(timeout=480, until="ssh")
+    guest.boot(timeout=900, until="ssh")
     TIMINGS["boot_to_ssh_s"] = round(time.monotonic() - start, 1)
     try:
         yield guest
@@ -201,7 +201,7 @@ def test_rerun_changes_nothing_and_keeps_dockerd(vm, tls, first_run):
 def test_tls_answers_again_after_a_reboot(vm, tls, first_run):
     before = vm.boot_id()
     start = time.monotonic()
-    vm.reboot(timeout=480)
+    vm.reboot(timeout=900)
     deadline = time.monotonic() + 180
     while True:
         try:
