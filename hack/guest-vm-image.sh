@@ -72,6 +72,7 @@ mkdir "$tmp/out"
 #   off: one less thing that differs between suites, and nothing to render for NoCloud);
 # - cloud-init: NoCloud only (no probing for other clouds under emulation), seed from the `cidata` disk;
 #   each VM gets new SSH host keys (as on Azure), ed25519 only: RSA key generation takes minutes under TCG;
+#   locale C.UTF-8 (Debian's cloud.cfg asks for en_US.UTF-8, which minbase cannot set: cloud-init errors);
 # - /etc/fstab for the whole-disk ext4, an empty machine-id (a new one each boot);
 # - kernel and initrd copied out for -kernel/-initrd.
 # shellcheck disable=SC2016 # the hooks expand $1 (the rootfs) when mmdebstrap runs them
@@ -87,7 +88,7 @@ mmdebstrap --variant=minbase --quiet \
   --customize-hook='printf "%s\n" "[Match]" "Name=en* eth*" "[Network]" "DHCP=ipv4" > "$1/etc/systemd/network/50-dhcp.network"' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
   --customize-hook='rm -f "$1/etc/resolv.conf" && echo "nameserver 10.0.2.3" > "$1/etc/resolv.conf"' \
-  --customize-hook='printf "%s\n" "datasource_list: [ NoCloud, None ]" "network: {config: disabled}" "ssh_genkeytypes: [ed25519]" > "$1/etc/cloud/cloud.cfg.d/90-dockerhost.cfg"' \
+  --customize-hook='printf "%s\n" "datasource_list: [ NoCloud, None ]" "network: {config: disabled}" "ssh_genkeytypes: [ed25519]" "locale: C.UTF-8" > "$1/etc/cloud/cloud.cfg.d/90-dockerhost.cfg"' \
   --customize-hook='echo "/dev/vda / ext4 errors=remount-ro 0 1" > "$1/etc/fstab"' \
   --customize-hook='echo dockerhost-vm > "$1/etc/hostname"' \
   --customize-hook='rm -f "$1/etc/machine-id" "$1/var/lib/dbus/machine-id" && touch "$1/etc/machine-id"' \
