@@ -13,7 +13,7 @@ needs this: the install script's own apt path, a reboot, cloud-init, the kernel'
   across :meth:`reboot`.
 - Provisioning as Azure does it, through a cloud-init NoCloud seed (an ISO labelled ``cidata``): meta-data
   with the instance id and host name; vendor-data (the provider's part) creating the admin user with the SSH
-  public key and passwordless sudo, and writing ``customData`` base64-encoded to
+  public key and passwordless sudo, naming the host in ``/etc/hosts``, and writing ``customData`` base64-encoded to
   ``/var/lib/waagent/CustomData`` as the Azure Linux agent does; user-data = ``customData`` decoded, which
   cloud-init then handles as on Azure (a ``#cloud-config`` or a script runs; a user-data ``users:`` or
   ``write_files:`` replaces the provider's, as user-data overrides vendor-data).
@@ -168,6 +168,8 @@ class VMGuest:
                 }
             ],
             "ssh_pwauth": False,
+            # /etc/hosts names the host (sudo warns on every command otherwise), as Azure's images have it.
+            "manage_etc_hosts": True,
         }
         user_data = b""
         if self.custom_data is not None:

@@ -109,7 +109,7 @@ def _at(lines, prefix: str) -> int:
 @pytest.fixture(scope="module")
 def first_run(vm, tls):
     """The first run, started as soon as the admin user can log in; the apt part timed apart."""
-    status, lines, stderr = timed_install(vm, tls, timeout=900)
+    status, lines, stderr = timed_install(vm, tls, timeout=1800)
     output = "\n".join(text for _, text in lines)
     assert status == 0, f"stdout:\n{output}\nstderr:\n{stderr}"
     # cloud-init's own record of when its last stage finished, on the guest's clock.
