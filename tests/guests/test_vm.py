@@ -75,7 +75,7 @@ def vm(tmp_path_factory):
         yield guest
     finally:
         start = time.monotonic()
-        guest.stop()
+        guest.stop(timeout=30)
         TIMINGS["power_off_s"] = round(time.monotonic() - start, 1)
         print(f"\nVM timings (bookworm, QEMU TCG): {json.dumps(TIMINGS)}")
         if os.environ.get("DOCKERHOST_VM_TIMINGS"):
