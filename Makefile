@@ -73,8 +73,9 @@ min-deps: $(STAMP)
 molecule: $(STAMP)
 	molecule test --all
 
-# The install script on booted Debian guests (systemd-nspawn, root; tests/guests/README.md). The first
-# run builds one image per suite into ~/.cache/dockerhost-azure/guests (1-2 min each).
+# The install script on booted Debian guests (systemd-nspawn, root; tests/guests/README.md), and in one
+# full QEMU VM (test_vm.py: its own apt path, cloud-init, AppArmor, a reboot; ~6-8 min). The first run
+# builds one image per suite and the VM's disk into ~/.cache/dockerhost-azure/guests (1-5 min each).
 guests: $(STAMP)
 	$(PYTEST) $(XDIST) tests/guests
 

@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.dockerhost.azure.benchmarks import (
     certs,
+    guest_vm,
     guests,
     harness,
     machine,
@@ -29,9 +30,9 @@ from ansible_collections.dockerhost.azure.benchmarks import (
     scale,
 )
 
-SECTIONS = ("certs", "probe", "provision", "scale", "guests")
+SECTIONS = ("certs", "probe", "provision", "scale", "guests", "guest_vm")
 # Sections that never run the reference tool chain: --only with just these does not build its venv.
-_NO_REFERENCE = {"guests"}
+_NO_REFERENCE = {"guests", "guest_vm"}
 RESULTS = os.path.join(harness.BENCH_DIR, "results.json")
 
 
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "provision": lambda: provision.run(args.prov_reps, args.latency_scale, _log),
         "scale": lambda: scale.run(args.hosts, args.latency_scale, _log),
         "guests": lambda: guests.run(args.guest_reps, _log),
+        "guest_vm": lambda: guest_vm.run(_log),
     }
     for name in args.sections:
         _log(f"section {name}")
