@@ -34,7 +34,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
     names_host,
 )
 
-__all__ = ["CRYPTOGRAPHY_IMPORT_ERROR", "CertificateSet", "load_certificates", "names_host"]
+__all__ = ["CRYPTOGRAPHY_IMPORT_ERROR", "CertificateSet", "is_pem_text", "load_certificates", "names_host"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,14 @@ class CertificateSet:
 
     ca_pem: bytes
     cert_pem: bytes
-    key_pem: bytes = field(repr=False)
+    key_pem: bytes | None = field(repr=False)  # None: server_key omitted, the extension must not be put
     ca_sha256: str
     server_sha256: str
     server_dns_names: tuple[str, ...]
+
+    @property
+    def has_key(self) -> bool:
+        return self.key_pem is not None
 
 
 def _read(option: str, path: str) -> bytes:
@@ -69,11 +73,26 @@ def _load_ca(path: str):
     return ca
 
 
-def _load_pair(cert_path: str, key_path: str):
+def is_pem_text(value: str) -> bool:
+    """``server_cert`` given as PEM text (as docker_tls_certs returns a certificate in use), not a path."""
+    return value.lstrip().startswith("-----BEGIN ")
+
+
+def _load_server_cert(cert_path: str):
+    if is_pem_text(cert_path):
+        data, what = cert_path.encode(), "the PEM text given"
+    else:
+        data, what = _read("server_cert", cert_path), cert_path
     try:
-        cert = load_one_certificate(_read("server_cert", cert_path), what=cert_path)
+        return load_one_certificate(data, what=what)
     except PEMError as exc:
         raise InvalidOption("server_cert", str(exc)) from exc
+
+
+def _load_pair(cert_path: str, key_path: str | None):
+    cert = _load_server_cert(cert_path)
+    if key_path is None:
+        return cert, None
     try:
         key = load_one_private_key(_read("server_key", key_path), what=key_path)
     except PEMError as exc:
@@ -84,9 +103,12 @@ def _load_pair(cert_path: str, key_path: str):
 
 
 def load_certificates(
-    ca_path: str, cert_path: str, key_path: str, now: datetime.datetime | None = None
+    ca_path: str, cert_path: str, key_path: str | None, now: datetime.datetime | None = None
 ) -> CertificateSet:
     """Read and check the daemon's CA, certificate and key (as docker_tls_certs writes them).
+
+    ``cert_path`` may be the certificate's PEM text instead of a path. ``key_path`` None: no key (the
+    certificate in use on the host, whose key stays there); the set then cannot be shipped.
 
     Each file must hold exactly one PEM block: a CA appended to ``ca_cert`` would otherwise be trusted by
     the daemon. Fails naming the option: missing or unreadable file, not one PEM block, encrypted key, a key that does
@@ -96,25 +118,24 @@ def load_certificates(
     now = now or datetime.datetime.now(datetime.timezone.utc)
     ca = _load_ca(ca_path)
     cert, key = _load_pair(cert_path, key_path)
+    shown = "the certificate given as PEM text" if is_pem_text(cert_path) else cert_path
     if not issued_by(cert, ca):
         raise InvalidOption(
             "server_cert",
-            f"{cert_path} was not issued by the CA in {ca_path}; clients trusting that CA would reject it",
+            f"{shown} was not issued by the CA in {ca_path}; clients trusting that CA would reject it",
         )
     expires = cert_not_after(cert)
     if expires <= now:
-        raise InvalidOption("server_cert", f"{cert_path} expired on {expires:%Y-%m-%d %H:%M} UTC")
+        raise InvalidOption("server_cert", f"{shown} expired on {expires:%Y-%m-%d %H:%M} UTC")
     usages = cert_eku(cert)
     if usages and "serverAuth" not in usages:
-        raise InvalidOption(
-            "server_cert", f"{cert_path} is not a server certificate (extendedKeyUsage lacks serverAuth)"
-        )
+        raise InvalidOption("server_cert", f"{shown} is not a server certificate (extendedKeyUsage lacks serverAuth)")
     dns_names, _ips = cert_sans(cert)
     return CertificateSet(
         # Exactly the CA that signed the server certificate, re-encoded: nothing else from the file.
         ca_pem=cert_pem(ca),
         cert_pem=cert_pem(cert),
-        key_pem=key_pem(key),
+        key_pem=key_pem(key) if key is not None else None,
         ca_sha256=fingerprint(ca),
         server_sha256=fingerprint(cert),
         server_dns_names=dns_names,

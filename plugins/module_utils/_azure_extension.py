@@ -26,6 +26,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_resources 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AzureDockerHostError,
     Deadline,
+    InvalidOption,
     delete_and_wait,
     get_or_none,
     put_and_wait,
@@ -35,7 +36,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CertificateSet
 
 __all__ = [
+    "SERVER_KEY_REQUIRED",
     "ExtensionFailed",
+    "ServerKeyRequired",
+    "apply_reasons",
+    "check_server_key",
     "delete_extension",
     "extension_outcome",
     "failure_text",
@@ -56,6 +61,68 @@ class ExtensionFailed(AzureDockerHostError):
     def __init__(self, message: str, outcome: dict):
         super().__init__(message)
         self.outcome = outcome
+
+
+SERVER_KEY_REQUIRED = "server_key_required"
+
+
+class ServerKeyRequired(InvalidOption):
+    """The extension must be (re-)applied but ``server_key`` was omitted; raised before any write."""
+
+    def __init__(self, vm_name: str, reasons: list[str]):
+        super().__init__(
+            "server_key",
+            f"VM {vm_name!r}: the Docker extension must be applied ({'; '.join(reasons)}), which ships the server "
+            "key, and server_key was not given (server_cert is the certificate in use on the host, whose key "
+            "stays there). Nothing was changed. Issue a new server pair (docker_tls_certs without "
+            "server_cert_in_use) and run again with server_cert and server_key.",
+        )
+        self.reasons = reasons
+
+    def facts(self) -> dict:
+        return {"error_kind": SERVER_KEY_REQUIRED, "reasons": list(self.reasons)}
+
+
+_PRINT_REASONS = {
+    "cert": "the server certificate is not the one the extension carries",
+    "ca": "the CA is not the one the extension carries",
+    "script": "the install script changed",
+    "daemon": "daemon_options changed",
+    "port": "docker_port changed",
+}
+_PROPERTY_REASONS = {
+    "settings": "the extension's public settings changed",
+    "type_handler_version": "the extension's handler version changed",
+    "provisioning_state": "the extension's last run did not succeed",
+    "publisher": "the extension's publisher differs",
+}
+
+
+def apply_reasons(step: Step) -> list[str]:
+    """Pure: why the extension ``step`` is (re-)applied, in words (empty when it is not)."""
+    if step.action == "create":
+        return ["the Docker extension is not on the VM yet"]
+    if step.action != "update":
+        return []
+    reasons = []
+    for key in step.reasons:
+        if key == "fingerprints":
+            before = (step.before or {}).get("fingerprints") or {}
+            after = (step.after or {}).get("fingerprints") or {}
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            reasons += [_PRINT_REASONS.get(k, f"its {k} fingerprint changed") for k in changed]
+        else:
+            reasons.append(_PROPERTY_REASONS.get(key, f"its {key} changed"))
+    return reasons
+
+
+def check_server_key(steps: list[Step], certs: CertificateSet, vm_name: str) -> None:
+    """Pure: without the server key only a plan that does not put our extension may go on."""
+    if certs.has_key:
+        return
+    for step in steps:
+        if step.resource == "extension" and step.action in ("create", "update"):
+            raise ServerKeyRequired(vm_name, apply_reasons(step))
 
 
 # -- the extension's plan ------------------------------------------------------------------------------
@@ -156,9 +223,10 @@ def plan_extensions(
             "autoUpgradeMinorVersion": True,
             "forceUpdateTag": _update_tag(prints, run),
             "settings": method.settings(port),
-            "protectedSettings": method.protected_settings(port, certs),
         },
     }
+    if certs.has_key:  # without it the extension is not put (check_server_key)
+        body["properties"]["protectedSettings"] = method.protected_settings(port, certs)
     steps.append(Step("extension", method.name, action, before=before, after=after, body=body, reasons=reasons))
     return steps
 

@@ -20,6 +20,7 @@ from functools import partial
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
     ExtensionFailed,
+    check_server_key,
     delete_extension,
     extension_outcome,
     failure_text,
@@ -136,7 +137,8 @@ def plan_present(
     request: Request, ids: NetworkIds, group: dict | None, actual: dict, *, rotate_ca: bool = False
 ) -> Plan:
     """Raises ``CaMismatch`` (before any write, in check mode too) when the host was set up with another CA
-    and ``rotate_ca`` is false."""
+    and ``rotate_ca`` is false, and ``ServerKeyRequired`` when the extension must be put without the server
+    key (the request's certificate is the one in use on the host)."""
     rg_step = plan_resource_group(group, request.resource_group, request.location, request.tags, request.name)
     # The group's region is only a default: resources may live elsewhere.
     location = request.location or location_key((group or {}).get("location"))
@@ -180,6 +182,8 @@ def plan_present(
         location=location,
         vm_name=request.name,
     )
+    # Before any write, in check mode too: the extension cannot be put without the server key.
+    check_server_key(extensions, request.certs, request.name)
     return Plan(
         (
             Stage("resource group", (rg_step,)),

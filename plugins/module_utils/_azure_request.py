@@ -14,6 +14,7 @@ The certificate files come last, and with ``validate_only`` they are neither req
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import (
     CertificateSet,
+    is_pem_text,
     load_certificates,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import (
@@ -72,6 +74,8 @@ def refuse_control_characters(params: dict) -> None:
     for option, value in params.items():
         if option in _NORMALISED or option.startswith("_"):
             continue
+        if option == "server_cert" and isinstance(value, str) and is_pem_text(value):
+            continue  # PEM text is lines; load_certificates checks it is one certificate
         items = value if isinstance(value, list) else [value]
         for item in items:
             if isinstance(item, str) and (found := _CONTROL.search(item)):
@@ -108,6 +112,11 @@ class Request:
     @property
     def present(self) -> bool:
         return self.state == "present"
+
+
+def _expand(value: str) -> str:
+    """``server_cert``: PEM text as it is, a path as Ansible expands ``type: path`` options."""
+    return value if is_pem_text(value) else os.path.expanduser(os.path.expandvars(value))
 
 
 def build_request(params: dict) -> Request:
@@ -151,8 +160,9 @@ def build_request(params: dict) -> Request:
     }
     if params.get("validate_only"):
         return Request(**common, **checked)
-    missing = [o for o in ("ca_cert", "server_cert", "server_key") if not params[o]]
+    missing = [o for o in ("ca_cert", "server_cert") if not params[o]]
     if missing:
-        raise InvalidOption(missing[0], "ca_cert, server_cert and server_key are required with state=present")
-    certs = load_certificates(params["ca_cert"], params["server_cert"], params["server_key"])
+        raise InvalidOption(missing[0], "ca_cert and server_cert (with server_key) are required with state=present")
+    # Without server_key only a host whose extension already carries server_cert converges (see the plan).
+    certs = load_certificates(params["ca_cert"], _expand(params["server_cert"]), params["server_key"] or None)
     return Request(**common, **checked, certs=certs)

@@ -238,8 +238,17 @@ class Clients:
     subscription_id: str
 
 
+ALL_SERVICES = ("resource", "network", "compute")
+
+
 def build_clients(
-    credential: Any, subscription_id: str, resource_manager: str, scopes: list[str], deadline: Deadline
+    credential: Any,
+    subscription_id: str,
+    resource_manager: str,
+    scopes: list[str],
+    deadline: Deadline,
+    *,
+    services: tuple[str, ...] = ALL_SERVICES,
 ) -> Clients:
     """Management clients aimed at ``resource_manager`` with our retry and polling settings.
 
@@ -249,9 +258,13 @@ def build_clients(
     """
     warm = threading.Thread(target=_warm_token, args=(credential, scopes), daemon=True)
     warm.start()
-    from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see above
-    from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
-    from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
+    # Only the clients asked for (``services``; the others are None): a read-only module needs one.
+    if "compute" in services:
+        from azure.mgmt.compute import ComputeManagementClient  # noqa: PLC0415 - slow import, see above
+    if "network" in services:
+        from azure.mgmt.network import NetworkManagementClient  # noqa: PLC0415
+    if "resource" in services:
+        from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: PLC0415
 
     def options() -> dict[str, Any]:
         # A fresh policy per client; no retry sleeps past the deadline (nor its timeout: one request's bound).
@@ -268,9 +281,9 @@ def build_clients(
         }
 
     clients = Clients(
-        resource=ResourceManagementClient(credential, subscription_id, **options()),
-        network=NetworkManagementClient(credential, subscription_id, **options()),
-        compute=ComputeManagementClient(credential, subscription_id, **options()),
+        resource=ResourceManagementClient(credential, subscription_id, **options()) if "resource" in services else None,
+        network=NetworkManagementClient(credential, subscription_id, **options()) if "network" in services else None,
+        compute=ComputeManagementClient(credential, subscription_id, **options()) if "compute" in services else None,
         subscription_id=subscription_id,
     )
     warm.join(timeout=deadline.remaining())  # one token request, not one per concurrent first call

@@ -142,6 +142,8 @@ def describe_certificate(der: bytes) -> dict:
         "not_before": None,
         "not_after": None,
         "sha256_fingerprint": der_fingerprint(der),
+        # The certificate itself (public): what docker_tls_certs' server_cert_in_use takes. No library needed.
+        "pem": ssl.DER_cert_to_PEM_cert(der),
     }
     if not HAS_CRYPTOGRAPHY:
         described["details_missing"] = (

@@ -52,6 +52,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_x509 import 
     build_leaf,
     cert_eku,
     cert_not_after,
+    cert_not_before,
     cert_sans,
     generate_key,
     is_ca,
@@ -87,6 +88,7 @@ __all__ = [
     "Request",
     "X509Error",
     "build_request",
+    "cert_in_use_problems",
     "issue_material",
     "plan_absent",
     "plan_present",
@@ -162,6 +164,8 @@ class Plan:
     refusals: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     forceable: bool = False
+    # The server pair is not on disk and the certificate the daemon presents still does: no new pair.
+    server_kept: bool = False
 
     @property
     def changes(self) -> bool:
@@ -196,6 +200,63 @@ def _pair_problems(pair: PairState) -> list[str]:
     return problems
 
 
+def leaf_problems(
+    cert: x509.Certificate,
+    *,
+    eku: str,
+    sans: tuple | None,
+    key_kind_wanted: str,
+    renew_before_days: int,
+    now: datetime.datetime,
+) -> list[str]:
+    """Why a leaf signed by the current CA must be re-issued (empty: it still does). Pure."""
+    reasons = []
+    due = _due(cert, now, renew_before_days)
+    if due:
+        reasons.append(due)
+    have_eku = cert_eku(cert)
+    if have_eku != (eku,):
+        reasons.append(f"extended key usage is {', '.join(have_eku) or 'missing'}, wanted {eku}")
+    have_sans = cert_sans(cert)
+    if sans is not None and have_sans != sans:
+        have_text = ", ".join(san_strings(*have_sans)) or "none"
+        reasons.append(f"SANs are {have_text}, wanted {', '.join(san_strings(*sans))}")
+    have_kind = key_kind(cert.public_key())
+    if have_kind != key_kind_wanted:
+        reasons.append(f"key is {have_kind}, wanted {key_kind_wanted}")
+    return reasons
+
+
+def cert_in_use_problems(
+    cert: x509.Certificate | None, ca_cert: x509.Certificate | None, request: Request, now: datetime.datetime
+) -> list[str]:
+    """Does the certificate a daemon presents still do, so that no new server pair is needed? Pure.
+
+    Empty when it does: issued (signed) by ``ca_cert``, valid now, not within ``renew_before_days`` of its
+    end, serverAuth only, exactly the wanted SANs (a missing name or an extra one is drift), the wanted key
+    type. Otherwise the reasons, as ``reasons.server`` shows them.
+    """
+    if cert is None:
+        return ["the daemon's certificate is not readable PEM"]
+    if ca_cert is None:
+        return ["there is no CA to check it against"]
+    if not issued_by(cert, ca_cert):
+        return ["it was not issued by the CA of this run"]
+    problems = []
+    start = cert_not_before(cert)
+    if start > now:
+        problems.append(f"it is not valid before {iso(start)}")
+    problems += leaf_problems(
+        cert,
+        eku="serverAuth",
+        sans=request.sans,
+        key_kind_wanted=request.key_kind,
+        renew_before_days=request.renew_before_days,
+        now=now,
+    )
+    return problems
+
+
 class _Planner:
     """Accumulates the decisions of ``plan_present``, one pair at a time (CA first)."""
 
@@ -206,6 +267,7 @@ class _Planner:
         self.refusals: list[str] = []
         self.warnings: list[str] = []
         self.forceable = False
+        self.server_kept = False
 
     def refuse_or_replace(self, role: str, problems: list[str]) -> None:
         if self.request.force:
@@ -216,21 +278,15 @@ class _Planner:
 
     def leaf_reasons(self, pair: PairState, eku: str, sans: tuple | None) -> str | None:
         """Why an intact leaf signed by the current CA must be re-issued, or None to keep it."""
-        cert, request = pair.cert, self.request
-        reasons = []
-        due = _due(cert, self.now, request.renew_before_days)
-        if due:
-            reasons.append(due)
-        have_eku = cert_eku(cert)
-        if have_eku != (eku,):
-            reasons.append(f"extended key usage is {', '.join(have_eku) or 'missing'}, wanted {eku}")
-        have_sans = cert_sans(cert)
-        if sans is not None and have_sans != sans:
-            have_text = ", ".join(san_strings(*have_sans)) or "none"
-            reasons.append(f"SANs are {have_text}, wanted {', '.join(san_strings(*sans))}")
-        have_kind = key_kind(cert.public_key())
-        if have_kind != request.key_kind:
-            reasons.append(f"key is {have_kind}, wanted {request.key_kind}")
+        request = self.request
+        reasons = leaf_problems(
+            pair.cert,
+            eku=eku,
+            sans=sans,
+            key_kind_wanted=request.key_kind,
+            renew_before_days=request.renew_before_days,
+            now=self.now,
+        )
         return "; ".join(reasons) or None
 
     def plan_ca(self, ca: PairState) -> list[str]:
@@ -281,11 +337,19 @@ class _Planner:
             if reason:
                 self.issue["client"] = reason
 
-    def plan_server(self, server: PairState, ca: PairState, ca_problems: list[str]) -> None:
-        """The server pair, in this module's own folder."""
+    def plan_server(
+        self, server: PairState, ca: PairState, ca_problems: list[str], in_use: x509.Certificate | None = None
+    ) -> None:
+        """The server pair, in this module's own folder; ``in_use`` the daemon's certificate, if known."""
         problems = _pair_problems(server)
         if problems:
             self.refuse_or_replace("server", problems)
+        elif server.absent and in_use is not None and not ca_problems and "ca" not in self.issue:
+            why_not = cert_in_use_problems(in_use, ca.cert, self.request, self.now)
+            if why_not:
+                self.issue["server"] = "missing, and the certificate in use does not do: " + "; ".join(why_not)
+            else:
+                self.server_kept = True
         elif server.absent:
             self.issue["server"] = "missing"
         elif "ca" in self.issue:
@@ -318,8 +382,14 @@ def plan_present(
     client: PairState,
     server: PairState | None,
     now: datetime.datetime,
+    *,
+    server_in_use: x509.Certificate | None = None,
 ) -> Plan:
     """Decide which of ca/client/server to issue, or refuse.
+
+    ``server_in_use`` is the certificate the host's daemon presents. When the server pair is not on disk
+    (a fresh control node) and that certificate still does (``cert_in_use_problems``), no pair is issued
+    and ``Plan.server_kept`` says so; the server pair on disk, when there is one, always wins.
 
     Never destroys what it did not make: unusable files, half pairs, mismatched keys and a client pair
     that ``ca.pem`` did not sign are refused (``force`` replaces them). The CA is never replaced
@@ -331,11 +401,11 @@ def plan_present(
     ca_problems = planner.plan_ca(ca)
     planner.plan_client(client, ca, ca_problems)
     if server is not None:
-        planner.plan_server(server, ca, ca_problems)
+        planner.plan_server(server, ca, ca_problems, server_in_use)
     if planner.refusals:
         return Plan(refusals=tuple(planner.refusals), warnings=tuple(planner.warnings), forceable=planner.forceable)
     planner.warn_short_ca(ca)
-    return Plan(issue=planner.issue, warnings=tuple(planner.warnings))
+    return Plan(issue=planner.issue, warnings=tuple(planner.warnings), server_kept=planner.server_kept)
 
 
 def plan_absent(layout: Layout, cert_exists: bool, key_exists: bool) -> Plan:

@@ -208,13 +208,23 @@ options:
     description:
       - PEM file of the daemon's certificate, issued by O(ca_cert) for the host's FQDN, for example
         RV(dockerhost.azure.docker_tls_certs#module:server_cert).
+      - Or the certificate's PEM text (starting with C(-----BEGIN CERTIFICATE-----)), as
+        RV(dockerhost.azure.docker_tls_certs#module:server_cert) is when it kept the certificate in use on the
+        host (RV(dockerhost.azure.docker_tls_certs#module:server_kept)). Accepted since 1.1.0.
       - Required with O(state=present).
-    type: path
+    type: str
   server_key:
     description:
       - PEM file of the key of O(server_cert) (unencrypted). Its content only travels in the extension's
         protected settings.
-      - Required with O(state=present).
+      - Required with O(state=present), except when O(server_cert) is the certificate the host's extension
+        already carries (the C(cert=) fingerprint of its C(forceUpdateTag)) and nothing else makes the
+        extension run again; a control node without the host's server pair (an AWX job) then converges without
+        it and sends no write for the extension.
+      - When it is omitted and the extension must be applied (another certificate, CA, install script, port or
+        O(daemon_options), a failed last run, no extension yet), the task fails before any write, in check
+        mode too, with C(error_kind=server_key_required) and the reasons in C(reasons) (a list); issue a new
+        server pair and run again with it. The P(dockerhost.azure.docker_host#role) role does so by itself.
     type: path
   rotate_ca:
     description:
@@ -311,6 +321,32 @@ EXAMPLES = r"""
     ca_cert: "{{ certs.ca_cert }}"
     server_cert: "{{ certs.server_cert }}"
     server_key: "{{ certs.server_key }}"
+
+- name: A fresh control node (AWX job) holding the CA and client pair only - read what the daemon presents
+  dockerhost.azure.docker_host_probe:
+    docker_host: tcp://dockerhost1.westeurope.cloudapp.azure.com:2376
+    cert_path: "{{ cert_dir }}"
+  register: probe
+  failed_when: false
+
+- name: Keep that certificate if it still does (no server pair is written), else issue a new pair
+  dockerhost.azure.docker_tls_certs:
+    path: "{{ cert_dir }}"
+    server_name: dockerhost1
+    hostnames: [dockerhost1.westeurope.cloudapp.azure.com]
+    server_cert_in_use: "{{ probe.server_cert.pem | default(omit) }}"
+  register: certs
+
+- name: No write when the extension already carries it; server_key_required when it must be applied
+  dockerhost.azure.azure_docker_vm:
+    resource_group: docker-hosts
+    location: westeurope
+    name: dockerhost1
+    allowed_cidrs: [203.0.113.0/24]
+    ssh_public_keys: ["{{ lookup('ansible.builtin.file', '~/.ssh/id_ed25519.pub') }}"]
+    ca_cert: "{{ certs.ca_cert }}"
+    server_cert: "{{ certs.server_cert }}"
+    server_key: "{{ certs.server_key | default(omit, true) }}"
 
 - name: Remove the host and everything the module created for it
   dockerhost.azure.azure_docker_vm:
@@ -447,7 +483,7 @@ def argument_spec() -> dict:
         tags={"type": "dict"},
         subnet_id={"type": "str"},
         ca_cert={"type": "path"},
-        server_cert={"type": "path"},
+        server_cert={"type": "str"},
         server_key={"type": "path", "no_log": False},
         rotate_ca={"type": "bool", "default": False},
         wait_timeout={"type": "int", "default": 1800},
@@ -501,7 +537,7 @@ def main() -> None:
         # No cloud, no credential, no request: the subscription is not known, so neither are the ids.
         module.exit_json(changed=False, resource_ids={}, changes=[])
     module.no_log_values.update(request.credential.secrets)  # from the environment or a profile
-    if request.certs is not None:
+    if request.certs is not None and request.certs.has_key:
         # Defence in depth: Ansible masks these wherever they would appear in results or errors.
         module.no_log_values.add(request.certs.key_pem.decode())
 

@@ -298,6 +298,14 @@ server_cert:
           RV(dockerhost.azure.docker_tls_certs#module:server_fingerprint).
       type: str
       sample: facf4e1ccd2609566814f8d33404ba2066d3b3cfc3c44d3d7cedb7cb5b1f74c5
+    pem:
+      description:
+        - The certificate itself, PEM text (public). Given even without C(cryptography).
+        - For example the O(dockerhost.azure.docker_tls_certs#module:server_cert_in_use) of a control node
+          that holds the CA but not the host's server pair.
+      type: str
+      sample: "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
+      version_added: 1.1.0
     details_missing:
       description:
         - Why only RV(server_cert.sha256_fingerprint) is given, for example because the Python library

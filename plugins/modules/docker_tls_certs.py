@@ -98,6 +98,21 @@ options:
     type: list
     elements: str
     default: []
+  server_cert_in_use:
+    description:
+      - The PEM text of the certificate the host's Docker daemon presents now, for example
+        RV(dockerhost.azure.docker_host_probe#module:server_cert.pem). Public data.
+      - For a control node that holds the CA and the client pair but not this host's server pair (an AWX job,
+        a CI runner). When the server pair of O(server_name) is not in O(path) and this certificate was issued
+        by C(ca.pem), is valid now and not within O(renew_before_days) of its end, has exactly the SANs asked
+        (O(hostnames), O(ip_addresses)), the serverAuth usage and the key type asked, it is kept - nothing is
+        written for the server pair and RV(server_kept) is V(true); RV(server_cert) is then this PEM text and
+        RV(server_key) is V(null), since the key is only on the host. Otherwise a new server pair is issued
+        and RV(reasons) says why the certificate in use did not do.
+      - Ignored when the server pair is in O(path): the pair on disk is judged as usual.
+      - Text that is not one PEM certificate fails the task before anything is written.
+    type: str
+    version_added: 1.1.0
   key_type:
     description:
       - The type of new private keys. V(ecdsa) is NIST P-256.
@@ -247,15 +262,28 @@ client_key:
   type: str
   sample: /home/me/.docker/key.pem
 server_cert:
-  description: Absolute path of the server certificate of O(server_name); V(null) without O(server_name).
+  description:
+    - Absolute path of the server certificate of O(server_name); V(null) without O(server_name).
+    - When RV(server_kept) is V(true), the PEM text of the certificate in use instead (no file was written);
+      M(dockerhost.azure.azure_docker_vm) takes either in its O(dockerhost.azure.azure_docker_vm#module:server_cert).
   returned: always
   type: str
   sample: /home/me/.docker/servers/mydockerhost/server-cert.pem
 server_key:
-  description: Absolute path of the server private key of O(server_name); V(null) without O(server_name).
+  description:
+    - Absolute path of the server private key of O(server_name); V(null) without O(server_name), and when
+      RV(server_kept) is V(true) (the key is only on the host).
   returned: always
   type: str
   sample: /home/me/.docker/servers/mydockerhost/server-key.pem
+server_kept:
+  description:
+    - Whether the certificate the daemon presents (O(server_cert_in_use)) was kept because it still does, so
+      that no server pair was issued or written. When it did not do, RV(reasons) says why under V(server).
+  returned: when O(state=present)
+  type: bool
+  sample: true
+  version_added: 1.1.0
 ca_fingerprint:
   description:
     - SHA-256 of the CA certificate (DER), lower-case hex.
@@ -369,15 +397,17 @@ ARGUMENT_SPEC = {
     "force": {"type": "bool", "default": False},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "key_mode": {"type": "raw", "default": "0600", "no_log": False},
+    "server_cert_in_use": {"type": "str"},
 }
 
 
 class TLSCertsManager:
     """Reads the set, plans, and (outside check mode) applies the plan."""
 
-    def __init__(self, module: AnsibleModule, request: Request) -> None:
+    def __init__(self, module: AnsibleModule, request: Request, in_use=None) -> None:
         self.module = module
         self.request = request
+        self.in_use = in_use  # the certificate the daemon presents (server_cert_in_use), parsed
         self.layout = request.layout
         self.uids = trusted_uids(request.owner_uid)
         self.diff: dict = {"before": {}, "after": {}}
@@ -455,7 +485,8 @@ class TLSCertsManager:
         roles = [role for role in ROLES if role != "server" or layout.server_name]
         pairs = {role: read_pair(role, *layout.pair_paths(role)) for role in roles}
         now = datetime.datetime.now(datetime.timezone.utc)
-        plan = plan_present(request, pairs["ca"], pairs["client"], pairs.get("server"), now)
+        in_use = self.in_use if layout.server_name else None
+        plan = plan_present(request, pairs["ca"], pairs["client"], pairs.get("server"), now, server_in_use=in_use)
         for warning in plan.warnings:
             self.module.warn(warning)
         if plan.refusals:
@@ -484,6 +515,9 @@ class TLSCertsManager:
             elif role in plan.issue:
                 certs[role] = None
                 self.diff["after"][role] = predict_cert(role, request, pairs["ca"], now, "ca" in plan.issue)
+            elif role == "server" and plan.server_kept:
+                certs[role] = in_use  # on the host, not on disk: the diff shows it on both sides
+                self.diff["before"][role] = self.diff["after"][role] = describe_cert(in_use)
             else:
                 certs[role] = before
                 self.diff["after"][role] = self.diff["before"][role]
@@ -497,6 +531,7 @@ class TLSCertsManager:
         server = certs.get("server")
         result = {
             "changed": changed,
+            "server_kept": plan.server_kept,
             "issued": [role for role in ROLES if role in plan.issue],
             "reasons": dict(plan.issue),
             "ca_fingerprint": fingerprint(certs["ca"]) if certs["ca"] is not None else None,
@@ -570,6 +605,11 @@ class TLSCertsManager:
             server_cert=layout.server_cert,
             server_key=layout.server_key,
         )
+        if result.pop("server_kept", False):
+            # Nothing on disk for this host: the certificate in use is the one to hand on, its key stays there.
+            result.update(server_kept=True, server_cert=cert_pem(self.in_use).decode(), server_key=None)
+        elif self.request.state == "present":
+            result["server_kept"] = False
         if self.module._diff:
             result["diff"] = self.diff
         return result
@@ -594,6 +634,16 @@ def build_request(params: dict) -> Request:
     )
 
 
+def parse_in_use(text: str | None):
+    """The certificate of ``server_cert_in_use``, parsed; raises CertsError naming the option."""
+    if not text:
+        return None
+    cert, error = parse_cert(text.encode())
+    if cert is None:
+        raise CertsError(f"server_cert_in_use: {error}")
+    return cert
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -605,7 +655,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("cryptography >= 41.0"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     try:
         request = build_request(module.params)
-        result = TLSCertsManager(module, request).run()
+        result = TLSCertsManager(module, request, parse_in_use(module.params["server_cert_in_use"])).run()
     except (CertsError, X509Error, FileReadError, JournalError) as exc:
         result, error = {}, str(exc)  # the user's to fix: a clear message, no traceback
     except OSError as exc:

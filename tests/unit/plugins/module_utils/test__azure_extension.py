@@ -9,9 +9,15 @@ import copy
 import gzip
 import hashlib
 import json
+import pathlib
+
+import pytest
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import load_certificates
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import (
+    ServerKeyRequired,
+    apply_reasons,
+    check_server_key,
     extension_outcome,
     failure_text,
     parse_update_tag,
@@ -163,3 +169,54 @@ def test_a_tag_without_the_ca_print_does_not_rerun_for_that_alone(tls):
     (step,) = plan([existing], load_certificates(tls["ca"], other.cert, other.key))
     assert step.reasons == ["fingerprints"]
     assert parse_update_tag(step.body["properties"]["forceUpdateTag"])["ca"] == certs.ca_sha256
+
+
+# -- without the server key (a fresh control node keeps the certificate in use; issue 12 item 2) ------------
+def test_without_the_key_a_host_that_carries_the_certificate_needs_no_write(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    existing = [as_azure_returns(plan([], certs)[0])]
+    keyless = load_certificates(tls["ca"], pathlib.Path(tls["cert"]).read_text(), None)
+    assert keyless.key_pem is None and keyless.server_sha256 == certs.server_sha256
+    steps = plan(existing, keyless)
+    assert [s.action for s in steps] == ["none"]
+    assert "protectedSettings" not in steps[0].body["properties"]
+    check_server_key(steps, keyless, "dh1")  # nothing to put: no error
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("none", "the Docker extension is not on the VM yet"),
+        ("script", "the install script changed"),
+        ("port", "docker_port changed"),
+        ("cert", "the server certificate is not the one the extension carries"),
+        ("failed", "the extension's last run did not succeed"),
+    ],
+)
+def test_without_the_key_any_apply_fails_before_a_write_naming_why(tls, change, reason):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    existing = (
+        []
+        if change == "none"
+        else [as_azure_returns(plan([], certs)[0], "Failed" if change == "failed" else "Succeeded")]
+    )
+    port = 4243 if change == "port" else 2376
+    if change == "script":
+        tag = existing[0]["properties"]["forceUpdateTag"]
+        existing[0]["properties"]["forceUpdateTag"] = tag.replace(script_sha256(), "0" * 64)
+    cert = tls["cert"]
+    if change == "cert":
+        cert = tls["pki"].server("other", dns_names=("dh1.westeurope.cloudapp.azure.com",)).cert
+    keyless = load_certificates(tls["ca"], cert, None)
+    steps = plan(existing, keyless, port=port)
+    assert apply_reasons(steps[-1]) == [reason]
+    with pytest.raises(ServerKeyRequired) as caught:
+        check_server_key(steps, keyless, "dh1")
+    assert caught.value.option == "server_key"
+    assert caught.value.facts() == {"error_kind": "server_key_required", "reasons": [reason]}
+    assert reason in caught.value.message and "Nothing was changed" in caught.value.message
+
+
+def test_with_the_key_nothing_is_refused(tls):
+    certs = load_certificates(tls["ca"], tls["cert"], tls["key"])
+    check_server_key(plan([], certs), certs, "dh1")

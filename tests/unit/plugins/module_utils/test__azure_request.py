@@ -148,3 +148,27 @@ def test_every_string_option_refuses_a_trailing_newline(params, option):
 def test_the_option_list_covers_the_names_from_the_issue():
     assert {"resource_group", "name", "dns_label", "admin_username", "location", "vm_size"} <= set(string_options())
     assert {"subscription_id", "tenant"} <= set(string_options())
+
+
+# -- a fresh control node: the certificate in use as PEM text, no server key (issue 12 item 2) --------------
+def test_server_cert_as_pem_text_without_the_key(params):
+    from_file = build_request(params).certs
+    with open(params["server_cert"]) as handle:
+        params.update(server_cert=handle.read(), server_key=None)
+    certs = build_request(params).certs
+    assert certs.key_pem is None and not certs.has_key
+    assert certs.server_sha256 == from_file.server_sha256 and certs.ca_sha256 == from_file.ca_sha256
+
+
+def test_server_cert_pem_text_that_is_no_certificate_is_named(params):
+    params.update(server_cert="-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", server_key=None)
+    with pytest.raises(InvalidOption) as info:
+        build_request(params)
+    assert info.value.option == "server_cert" and "PEM text" in str(info.value)
+
+
+def test_ca_cert_and_server_cert_stay_required(params):
+    params.update(server_cert=None, server_key=None)
+    with pytest.raises(InvalidOption) as info:
+        build_request(params)
+    assert info.value.option == "server_cert"

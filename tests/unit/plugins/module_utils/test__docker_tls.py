@@ -242,7 +242,8 @@ def test_describe_certificate_reads_as_docker_tls_certs_does(tmp_path):
 
 
 def test_describe_certificate_formats():
-    described = describe_certificate(_odd_names_cert().public_bytes(serialization.Encoding.DER))
+    der = _odd_names_cert().public_bytes(serialization.Encoding.DER)
+    described = describe_certificate(der)
     assert described["subject"] == (
         "CN=\\#dockerhost-é-\\\\\\\\,STREET=\\ Dam 1\\ ,DC=example,1.2.840.113549.1.9.1=ops@example.com,"
         'OU=ops+UID=42,O=Example\\, \\"Docker\\" \\+ \\<Hosts\\>\\;,C=NL'
@@ -252,6 +253,8 @@ def test_describe_certificate_formats():
     assert described["sans"] == ["DNS:docker.example", "URI:https://docker.example/"]
     assert len(described["sha256_fingerprint"]) == 64
     assert described["sha256_fingerprint"] == described["sha256_fingerprint"].lower()
+    assert described["pem"].startswith("-----BEGIN CERTIFICATE-----\n")
+    assert ssl.PEM_cert_to_DER_cert(described["pem"]) == der
 
 
 @pytest.mark.parametrize("der", [b"", b"\x30", b"\x30\x84\xff\xff\xff\xff", b"\x30\x03\x02\x01\x01", os.urandom(64)])
@@ -295,3 +298,5 @@ def test_without_cryptography_only_the_fingerprint_and_why(tmp_path, monkeypatch
     assert described["sha256_fingerprint"] == hashlib.sha256(der).hexdigest()
     assert described["subject"] is None
     assert "cryptography is not installed" in described["details_missing"]
+    # The PEM text needs no library: a fresh control node hands it to docker_tls_certs (issue 12 item 2).
+    assert ssl.PEM_cert_to_DER_cert(described["pem"]) == der

@@ -18,6 +18,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._tls_certs import
     Layout,
     PairState,
     build_request,
+    cert_in_use_problems,
     issue_material,
     plan_absent,
     plan_present,
@@ -437,3 +438,74 @@ def test_new_ca_not_after_and_pem_round_trip():
     assert cert_not_after(ca) == NOW + 10 * DAY
     assert x509.load_pem_x509_certificate(cert_pem(ca)) == ca
     assert key_pem(key).startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+# --------------------------------------------------------------------------------------------------
+# A fresh control node: no server pair on disk, the daemon's certificate decides (issue 12 item 2)
+# --------------------------------------------------------------------------------------------------
+def _without_server(pairs):
+    return {role: found for role, found in pairs.items() if role != "server"}
+
+
+def test_the_certificate_in_use_that_still_does_is_kept(current):
+    plan = plan_present(
+        want(), current["ca"], current["client"], pair("server"), NOW, server_in_use=current["server"].cert
+    )
+    assert plan.issue == {} and plan.server_kept and not plan.changes
+    assert cert_in_use_problems(current["server"].cert, current["ca"].cert, want(), NOW) == []
+
+
+def test_a_server_pair_on_disk_wins_over_the_certificate_in_use(current):
+    old = issued_set(want())  # another CA's certificate in use: the disk pair is judged, as today
+    plan = plan_present(
+        want(), current["ca"], current["client"], current["server"], NOW, server_in_use=old["server"].cert
+    )
+    assert plan.issue == {} and not plan.server_kept
+
+
+@pytest.mark.parametrize(
+    ("request_overrides", "now", "expected"),
+    [
+        ({}, NOW + 340 * DAY, "within renew_before_days=30"),
+        ({"renew_before_days": 364}, NOW + 2 * DAY, "within renew_before_days=364"),
+        ({}, NOW + 400 * DAY, "expired on"),
+        ({"hostnames": ["h1.example.test", "new.example.test"]}, NOW, "wanted DNS:h1.example.test, DNS:new"),
+        ({"hostnames": ["other.example.test"]}, NOW, "wanted DNS:other.example.test"),
+        ({"ip_addresses": []}, NOW, "SANs are DNS:h1.example.test, IP:192.0.2.10, wanted DNS:h1.example.test"),
+        ({"ip_addresses": ["192.0.2.10", "192.0.2.11"]}, NOW, "IP:192.0.2.11"),
+        ({"key_type": "rsa", "key_size": 2048}, NOW, "key is ecdsa P-256, wanted rsa 2048"),
+        ({}, NOW - 2 * DAY, "not valid before"),
+    ],
+    ids=["renewal-window", "large-renew-before", "expired", "extra-name", "missing-name", "extra-ip",
+         "missing-ip", "key-type", "not-yet-valid"],
+)  # fmt: skip
+def test_a_certificate_in_use_that_does_not_do_gets_a_new_pair(current, request_overrides, now, expected):
+    request = want(**request_overrides)
+    problems = cert_in_use_problems(current["server"].cert, current["ca"].cert, request, now)
+    assert any(expected in problem for problem in problems), problems
+    plan = plan_present(
+        request, current["ca"], current["client"], pair("server"), now, server_in_use=current["server"].cert
+    )
+    assert "server" in plan.issue and not plan.server_kept
+    assert plan.issue["server"].startswith("missing, and the certificate in use does not do: ")
+    assert expected in plan.issue["server"]
+
+
+def test_a_certificate_in_use_from_a_foreign_ca_is_not_kept(current):
+    old = issued_set(want())
+    assert cert_in_use_problems(old["server"].cert, current["ca"].cert, want(), NOW) == [
+        "it was not issued by the CA of this run"
+    ]
+    plan = plan_present(want(), current["ca"], current["client"], pair("server"), NOW, server_in_use=old["server"].cert)
+    assert "server" in plan.issue and not plan.server_kept
+
+
+def test_a_client_certificate_in_use_is_not_a_server_certificate(current):
+    problems = cert_in_use_problems(current["client"].cert, current["ca"].cert, want(), NOW)
+    assert "extended key usage is clientAuth, wanted serverAuth" in problems
+
+
+def test_a_new_ca_never_keeps_the_certificate_in_use(current):
+    plan = plan_present(want(), pair("ca"), pair("client"), pair("server"), NOW, server_in_use=current["server"].cert)
+    assert plan.issue["server"] == "missing"
+    assert not plan.server_kept

@@ -369,3 +369,32 @@ def test_a_fifo_or_a_device_in_the_set_fails_at_once(run, tmp_path):
         result = run(**h1(certs))
         assert result["failed"] is True
         assert f"{certs}/key.pem is a character device, not a regular file" in result["msg"]
+
+
+# -- a control node without the server pair keeps the certificate the daemon presents (issue 12 item 2) ------
+def test_the_certificate_in_use_is_kept_and_nothing_is_written(run, tmp_path):
+    made = run(**h1(tmp_path / "first"))
+    in_use = pathlib.Path(made["server_cert"]).read_text()
+    # A fresh node: the same CA and client pair, no server pair.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    for name in ("ca.pem", "ca-key.pem", "cert.pem", "key.pem"):
+        shutil.copy2(tmp_path / "first" / name, fresh / name)
+    for check_mode in (True, False):
+        kept = run(check_mode=check_mode, diff=True, **h1(fresh, server_cert_in_use=in_use))
+        assert kept["changed"] is False and kept["server_kept"] is True, kept
+        assert kept["issued"] == [] and kept["server_key"] is None
+        assert kept["server_cert"] == in_use and kept["server_fingerprint"] == made["server_fingerprint"]
+        assert kept["diff"]["before"]["server"] == kept["diff"]["after"]["server"]
+        assert not (fresh / "servers").exists()
+    # Another name asked: a new pair, and why the one in use did not do.
+    renamed = run(**h1(fresh, hostnames=["h1.example.test", "h2.example.test"], server_cert_in_use=in_use))
+    assert renamed["changed"] is True and renamed["server_kept"] is False and renamed["issued"] == ["server"]
+    assert renamed["reasons"]["server"].startswith("missing, and the certificate in use does not do: SANs are")
+    assert pathlib.Path(renamed["server_key"]).is_file()
+
+
+def test_a_certificate_in_use_that_is_no_pem_fails_before_any_write(run, tmp_path):
+    result = run(**h1(tmp_path / "certs", server_cert_in_use="not a certificate"))
+    assert result.get("failed") is True and result["msg"].startswith("server_cert_in_use: "), result
+    assert not (tmp_path / "certs").exists()
