@@ -109,7 +109,7 @@ options:
         written for the server pair and RV(server_kept) is V(true); RV(server_cert) is then this PEM text and
         RV(server_key) is V(null), since the key is only on the host. Otherwise a new server pair is issued
         and RV(reasons) says why the certificate in use did not do.
-      - Ignored when the server pair is in O(path): the pair on disk is judged as usual.
+      - Ignored when the server pair is in O(path); the pair on disk is judged as usual.
       - Text that is not one PEM certificate fails the task before anything is written.
     type: str
     version_added: 1.1.0
