@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.dockerhost.azure.benchmarks import (
     certs,
+    freshnode,
     guest_vm,
     guests,
     harness,
@@ -30,9 +31,9 @@ from ansible_collections.dockerhost.azure.benchmarks import (
     scale,
 )
 
-SECTIONS = ("certs", "probe", "provision", "scale", "guests", "guest_vm")
+SECTIONS = ("certs", "probe", "provision", "scale", "guests", "guest_vm", "freshnode")
 # Sections that never run the reference tool chain: --only with just these does not build its venv.
-_NO_REFERENCE = {"guests", "guest_vm"}
+_NO_REFERENCE = {"guests", "guest_vm", "freshnode"}
 RESULTS = os.path.join(harness.BENCH_DIR, "results.json")
 
 
@@ -78,6 +79,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=int(os.environ["BENCH_GUEST_REPS"]) if os.environ.get("BENCH_GUEST_REPS") else None,
         help="real-guest repetitions per suite (env BENCH_GUEST_REPS; default: --reps). Needs root, nspawn",
     )
+    parser.add_argument(
+        "--fresh-hosts",
+        default=os.environ.get("BENCH_FRESH_HOSTS", "1,20"),
+        help="host counts for the fresh-node no-op runs (env BENCH_FRESH_HOSTS, default 1,20)",
+    )
+    parser.add_argument(
+        "--fresh-reps",
+        type=int,
+        default=int(os.environ.get("BENCH_FRESH_REPS", "2")),
+        help="no-op runs per side and host count (env BENCH_FRESH_REPS, default 2: a 20-host run takes ~30 s)",
+    )
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--report-only", action="store_true", help="regenerate REPORT.md and chart from results.json")
     args = parser.parse_args(argv)
@@ -87,11 +99,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.guest_reps is None:
         args.guest_reps = args.reps
-    if min(args.reps, args.guest_reps, args.probe_reps, args.ready_reps, args.prov_reps) < 1:
+    if min(args.reps, args.guest_reps, args.fresh_reps, args.probe_reps, args.ready_reps, args.prov_reps) < 1:
         parser.error("repetitions must be at least 1")
     if args.latency_scale <= 0:
         parser.error("--latency-scale must be positive")
     args.hosts = [int(h) for h in args.scale_hosts.split(",") if h]
+    args.fresh_hosts = [int(h) for h in args.fresh_hosts.split(",") if h]
     return args
 
 
@@ -131,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": lambda: scale.run(args.hosts, args.latency_scale, _log),
         "guests": lambda: guests.run(args.guest_reps, _log),
         "guest_vm": lambda: guest_vm.run(_log),
+        "freshnode": lambda: freshnode.run(args.fresh_hosts, args.fresh_reps, args.latency_scale, _log),
     }
     for name in args.sections:
         _log(f"section {name}")

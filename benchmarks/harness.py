@@ -156,6 +156,7 @@ def run_playbook(
     playbook: str,
     *,
     extra_vars: dict | None = None,
+    vars_files: list[str] | None = None,
     inventory: str | None = None,
     forks: int | None = None,
     extra_env: dict | None = None,
@@ -166,6 +167,7 @@ def run_playbook(
 ) -> PlaybookRun:
     """Run ``playbooks/<playbook>`` with ``side``'s ansible-playbook; the wall time spans the whole process.
 
+    ``vars_files`` are passed as ``-e @FILE`` (secrets stay off the command line).
     ``on_start(started_at)`` is called in a thread right after the process starts (readiness tests use
     it to start a daemon while the playbook waits). With ``check`` a non-zero exit raises BenchError.
     """
@@ -183,6 +185,8 @@ def run_playbook(
         "-e",
         json.dumps(variables),
     ]
+    for path in vars_files or ():
+        cmd += ["-e", f"@{path}"]
     if forks:
         cmd += ["--forks", str(forks)]
     env = _base_env(side, home, timing_file, extra_env)

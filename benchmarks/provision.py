@@ -59,7 +59,7 @@ _MANAGED_DEFAULT = 7
 
 
 def emulator_present() -> bool:
-    return os.path.isfile(os.path.join(harness.REPO_ROOT, "tests", "azure_emulator", "client.py"))
+    return os.path.isfile(os.path.join(harness.REPO_ROOT, "azure_emulator", "client.py"))
 
 
 def start_emulator(state_dir: str, scale: float):

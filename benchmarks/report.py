@@ -110,12 +110,33 @@ def _provision_targets(section: dict | None) -> list[tuple[str, str, str]]:
     ]
 
 
+def _freshnode_targets(section: dict | None) -> list[tuple[str, str, str]]:
+    name = "#12 fresh-node no-op: the warm-disk no-op's writes (zero) and at most one extra read per host"
+    if not _measured(section):
+        return [(name, _why_not(section), UNMEASURED)]
+    rows = []
+    for run in section["runs"]:
+        warm, fresh = run["warm"], run["fresh"]
+        writes = fresh["writes_per_host"]["max"]
+        extra = run["extra_reads_per_host"]
+        rows.append(
+            (
+                f"{name}: {run['hosts']} host{'s' if run['hosts'] != 1 else ''}",
+                f"writes per host {writes:g} (warm {warm['writes_per_host']['max']:g}), worst run; reads per host "
+                f"{fresh['reads_per_host']['median']:.1f} vs {warm['reads_per_host']['median']:.1f} ({extra:+.1f})",
+                HOLDS if writes == 0 and warm["writes_per_host"]["max"] == 0 and extra <= 1 else FAILS,
+            )
+        )
+    return rows
+
+
 def targets(results: dict) -> list[tuple[str, str, str]]:
     """``(target, measured, verdict)`` rows for every performance target the issues set."""
     return (
         _cert_targets(results.get("certs"))
         + _probe_targets(results.get("probe"))
         + _provision_targets(results.get("provision"))
+        + _freshnode_targets(results.get("freshnode"))
     )
 
 
@@ -132,7 +153,7 @@ def _machine(meta: dict, results: dict | None = None) -> list[str]:
     ours, ref = meta.get("ours", {}), meta.get("reference", {})
     when = {
         name: section["measured_at"]
-        for name in ("certs", "probe", "provision", "scale", "guests", "guest_vm")
+        for name in ("certs", "probe", "provision", "scale", "guests", "guest_vm", "freshnode")
         if isinstance(section := (results or {}).get(name), dict) and section.get("measured_at")
     }
 
@@ -499,6 +520,43 @@ def _guest_vm(section: dict | None) -> list[str]:
     return [*lines, *_table(["Full VM", "seconds"], rows)]
 
 
+def _freshnode(section: dict | None) -> list[str]:
+    lines = ["## 7. Fresh node: a throw-away control node's no-op run beside the warm disk (issue 12)", ""]
+    if not _measured(section):
+        return [*lines, f"Not measured ({_why_not(section)}).", ""]
+    lines += [section.get("method", ""), ""]
+    rows = []
+    for run in section["runs"]:
+        for label, side in (("warm disk", run["warm"]), ("fresh node", run["fresh"])):
+            rows.append(
+                [
+                    run["hosts"],
+                    label,
+                    fmt_range(side["wall"]),
+                    _fmt_count(side["reads_per_host"]),
+                    _fmt_count(side["writes_per_host"]),
+                    ", ".join(side["write_kinds"]) or "-",
+                ]
+            )
+        rows.append(
+            [
+                run["hosts"],
+                "**fresh / warm**",
+                f"{run['wall_ratio']:.2f}x",
+                f"{run['extra_reads_per_host']:+.1f} per host",
+                f"{run['fresh']['writes_per_host']['median'] - run['warm']['writes_per_host']['median']:+.1f} per host",
+                "",
+            ]
+        )
+    lines += _table(["Hosts", "Control node", "Wall time", "ARM reads / host", "ARM writes / host", "Writes to"], rows)
+    return lines
+
+
+def _fmt_count(stat: dict) -> str:
+    """A count's median with min-max: ``9.0 (9.0-10.0)``."""
+    return f"{stat['median']:.1f} ({stat['min']:.1f}-{stat['max']:.1f})"
+
+
 def markdown(results: dict) -> str:
     meta = results.get("meta", {})
     lines = [
@@ -521,6 +579,7 @@ def markdown(results: dict) -> str:
     lines += _scale(results.get("scale"))
     lines += _guests(results.get("guests"))
     lines += _guest_vm(results.get("guest_vm"))
+    lines += _freshnode(results.get("freshnode"))
     return "\n".join(lines).rstrip() + "\n"
 
 

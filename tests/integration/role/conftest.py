@@ -6,6 +6,7 @@ of its callback as the record of what was shown."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pathlib
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_settings
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import FIELDS, inject, pem_sha256
+from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_env, ansible_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
@@ -47,6 +49,8 @@ class RunnerProject:
     work: pathlib.Path
     envvars: dict
     runs: int = 0
+    # Environment of the ansible-runner process itself (a fresh node's HOME, TMPDIR), over os.environ.
+    process_env: dict = field(default_factory=dict)
 
     @property
     def private(self) -> pathlib.Path:
@@ -76,7 +80,7 @@ class RunnerProject:
             text=True,
             timeout=900,
             check=False,
-            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **self.process_env},
         )
         artifacts = self.private / "artifacts" / ident
         events = [
@@ -87,28 +91,92 @@ class RunnerProject:
         return RunnerResult(status=status, rc=proc.returncode, stdout=proc.stdout, events=events, artifacts=artifacts)
 
 
-@pytest.fixture
-def runner_project(tmp_path, azure_emulator):
-    """A runner project with the collection's playbooks copied unchanged, against a fresh emulator.
+def new_runner_project(base: pathlib.Path, emulator) -> RunnerProject:
+    """A runner project under ``base`` with the collection's playbooks copied unchanged.
 
     ``envvars`` starts as exactly what AWX's Azure credential injects, plus the emulator's CA bundle
     (Azure Stack Hub style) and this checkout as the collection path; tests add inventory variables.
     """
-    private = tmp_path / "runner"
+    private = base / "runner"
     (private / "project").mkdir(parents=True)
     (private / "env").mkdir()
     (private / "inventory").mkdir()
     for name in ("create.yml", "destroy.yml", "probe.yml"):
         shutil.copy(ROOT / "playbooks" / name, private / "project" / name)
-    work = tmp_path / "work"
+    work = base / "work"
     (work / "docker").mkdir(parents=True)
     envvars = {
-        **azure_emulator.env(),
+        **emulator.env(),
         **ansible_settings(work / "ansible"),
         "DOCKER_CONFIG": str(work / "docker"),
     }
     envvars.pop("CURL_CA_BUNDLE", None)
-    return RunnerProject(base=tmp_path, work=work, envvars=envvars)
+    return RunnerProject(base=base, work=work, envvars=envvars)
+
+
+@pytest.fixture
+def runner_project(tmp_path, azure_emulator):
+    """A runner project with the collection's playbooks copied unchanged, against a fresh emulator."""
+    return new_runner_project(tmp_path, azure_emulator)
+
+
+@pytest.fixture
+def fresh_node(tmp_path, azure_emulator):
+    """Factory: every call is a new AWX job on a new execution node: its own private data directory, HOME
+    (no ~/.docker), TMPDIR and ANSIBLE_HOME; nothing of an earlier job is there. What a job may carry over
+    is what the test passes it (the supplied pair as extra vars, as the credential type injects them)."""
+    made = itertools.count(1)
+
+    def make(label: str = "job") -> RunnerProject:
+        project = new_runner_project(tmp_path / f"node{next(made)}-{label}", azure_emulator)
+        home, scratch = project.base / "home", project.base / "tmp"
+        home.mkdir()
+        scratch.mkdir()
+        project.process_env = {"HOME": str(home), "TMPDIR": str(scratch)}
+        project.envvars.update(project.process_env)
+        return project
+
+    return make
+
+
+@dataclass(frozen=True)
+class SuppliedPair:
+    """A CA and client pair made once, elsewhere (what the AWX credential holds), read back as PEM texts."""
+
+    directory: pathlib.Path
+    pems: dict  # file name -> PEM text
+    extravars: dict  # what the credential type injects
+
+    @property
+    def ca_sha256(self) -> str:
+        return pem_sha256(self.pems["ca.pem"])
+
+
+@pytest.fixture(scope="session")
+def supplied_pair(tmp_path_factory):
+    """Factory: ``supplied_pair("ca1")`` is the same pair every time it is asked for by that name (one per
+    session), made by docker_tls_certs on no node of any job."""
+    made: dict[str, SuppliedPair] = {}
+
+    def pair(name: str = "ca1") -> SuppliedPair:
+        if name not in made:
+            base = tmp_path_factory.mktemp(f"pair-{name}")
+            directory = base / "pki"
+            proc = subprocess.run(
+                [BIN / "ansible", "localhost", "-m", "dockerhost.azure.docker_tls_certs", "-a", f"path={directory}"],
+                env=ansible_env(base / "ansible", extra={"HOME": str(base)}),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            pems = {file: (directory / file).read_text() for file in FIELDS.values()}
+            extravars = inject({field: pems[file] for field, file in FIELDS.items()})
+            made[name] = SuppliedPair(directory=directory, pems=pems, extravars=extravars)
+        return made[name]
+
+    return pair
 
 
 @pytest.fixture

@@ -13,24 +13,12 @@ import subprocess
 
 import pytest
 
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import stats, writes
+
 pytestmark = [pytest.mark.emulator, pytest.mark.docker, pytest.mark.slow]
 
 HOST = "awx-docker-1"
 FQDN = f"{HOST}.westeurope.cloudapp.azure.com"
-WRITES = ("PUT", "PATCH", "POST", "DELETE")
-
-
-def _writes(requests: list[dict]) -> list[tuple[str, str]]:
-    return [
-        (r["method"], r["path"])
-        for r in requests
-        if r["method"] in WRITES and not r["path"].lower().endswith("/oauth2/v2.0/token")
-    ]
-
-
-def _stats(result) -> dict:
-    (stats,) = [e["event_data"] for e in result.events if e.get("event") == "playbook_on_stats"]
-    return stats
 
 
 def test_create_probe_rerun_destroy_with_awx_credential_environment(runner_project, azure_emulator, ssh_public_key):
@@ -81,8 +69,8 @@ def test_create_probe_rerun_destroy_with_awx_credential_environment(runner_proje
     mark = max((r["seq"] for r in azure_emulator.requests()), default=0)
     again = runner_project.run("create.yml")
     assert (again.status, again.rc) == ("successful", 0), again.stdout[-4000:]
-    assert _stats(again)["changed"] == {}
-    assert _writes(azure_emulator.requests(since=mark)) == []
+    assert stats(again)["changed"] == {}
+    assert writes(azure_emulator.requests(since=mark)) == []
 
     # Synchronous this time (docker_host_poll_interval=0): the task returns when Azure is done.
     destroyed = runner_project.run("destroy.yml", extravars={"docker_host_poll_interval": 0})
@@ -90,7 +78,7 @@ def test_create_probe_rerun_destroy_with_awx_credential_environment(runner_proje
     assert azure_emulator.vms() == []
     again = runner_project.run("destroy.yml")
     assert (again.status, again.rc) == ("successful", 0), again.stdout[-4000:]
-    assert _stats(again)["changed"] == {}
+    assert stats(again)["changed"] == {}
     assert not (cert_dir / f"{HOST}.env").exists() and not (cert_dir / f"{HOST}.host.json").exists()
     assert not (cert_dir / "servers" / HOST).exists()
     assert sorted(p.name for p in cert_dir.glob("*.pem")) == ["ca-key.pem", "ca.pem", "cert.pem", "key.pem"]

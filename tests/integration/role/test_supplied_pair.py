@@ -12,10 +12,10 @@ import pathlib
 import re
 import subprocess
 
-import jinja2
 import pytest
 import yaml
 
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import CREDENTIAL_TYPE, FIELDS, inject
 from ansible_collections.dockerhost.azure.tests.support.ansible import VENV, ansible_env
 
 pytestmark = [pytest.mark.emulator]
@@ -31,15 +31,6 @@ PLAY = """\
 """
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 PROBE = ROOT / "playbooks" / "probe.yml"
-CREDENTIAL_TYPE = ROOT / "docs" / "awx" / "credential_type.yml"
-# The credential type's input fields and the files of the pair they hold.
-FIELDS = {"ca_cert": "ca.pem", "ca_key": "ca-key.pem", "client_cert": "cert.pem", "client_key": "key.pem"}
-
-
-def _inject(inputs: dict[str, str]) -> dict[str, str]:
-    """What AWX passes as extra vars: the credential type's extra_vars injectors rendered with the inputs."""
-    injectors = yaml.safe_load(CREDENTIAL_TYPE.read_text())["injectors"]["extra_vars"]
-    return {name: jinja2.Template(template).render(**inputs) for name, template in injectors.items()}
 
 
 def test_credential_type_injects_the_role_variables_and_hides_the_keys():
@@ -50,7 +41,7 @@ def test_credential_type_injects_the_role_variables_and_hides_the_keys():
     assert [name for name, field in fields.items() if field.get("secret")] == ["ca_key", "client_key"]
     assert credential_type["inputs"]["required"] == ["ca_cert", "client_cert", "client_key"]
     specs = yaml.safe_load((ROOT / "roles" / "docker_host" / "meta" / "argument_specs.yml").read_text())
-    injected = _inject({name: f"<{name}>" for name in FIELDS})
+    injected = inject({name: f"<{name}>" for name in FIELDS})
     for entry in ("main", "probe"):
         options = specs["argument_specs"][entry]["options"]
         assert all(options[name]["no_log"] for name in injected), entry
@@ -82,7 +73,7 @@ def node(tmp_path, azure_emulator):
     )
     assert made.returncode == 0, made.stdout + made.stderr
     pems = tmp_path / "pems.yml"
-    pems.write_text(yaml.safe_dump(_inject({field: (vault / name).read_text() for field, name in FIELDS.items()})))
+    pems.write_text(yaml.safe_dump(inject({field: (vault / name).read_text() for field, name in FIELDS.items()})))
     (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"docker_hosts": {"hosts": {HOST: None}}}))
 
