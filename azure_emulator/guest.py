@@ -69,14 +69,18 @@ def guest_image(suite: str, timeout: float = 1800.0) -> str:
     """Path of the cached root file system of ``suite``, built by hack/guest-image.sh on first use."""
     if suite not in SUITES:
         raise GuestError(f"unknown suite {suite!r}: one of {', '.join(SUITES)}")
+    return build_image(IMAGE_SCRIPT, suite, "guest image", timeout)
+
+
+def build_image(script: str, suite: str, what: str, timeout: float) -> str:
+    """Run an image script of hack/ (it builds once, then finds the cached image) and return what it printed
+    last: the image's path. ``what`` names the image in errors."""
     try:
-        done = subprocess.run(
-            ["bash", IMAGE_SCRIPT, suite], capture_output=True, text=True, timeout=timeout, check=False
-        )
+        done = subprocess.run(["bash", script, suite], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise GuestError(f"building the {suite} guest image took more than {timeout:.0f}s") from exc
+        raise GuestError(f"building the {suite} {what} took more than {timeout:.0f}s") from exc
     if done.returncode != 0:
-        raise GuestError(f"building the {suite} guest image failed:\n{done.stderr[-4096:]}")
+        raise GuestError(f"building the {suite} {what} failed:\n{done.stderr[-4096:]}")
     return done.stdout.strip().splitlines()[-1]
 
 

@@ -46,7 +46,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from .guest import GuestError, Result, _die_with_parent
+from .guest import GuestError, Result, _die_with_parent, build_image
 
 __all__ = ["VMGuest", "guest_vm_image", "missing_vm_requirements"]
 
@@ -87,15 +87,7 @@ def guest_vm_image(suite: str = "bookworm", timeout: float = 1800.0) -> str:
         return given
     if suite not in VM_SUITES:
         raise GuestError(f"unknown VM suite {suite!r}: one of {', '.join(VM_SUITES)}")
-    try:
-        done = subprocess.run(
-            ["bash", IMAGE_SCRIPT, suite], capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise GuestError(f"building the {suite} VM image took more than {timeout:.0f}s") from exc
-    if done.returncode != 0:
-        raise GuestError(f"building the {suite} VM image failed:\n{done.stderr[-4096:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return build_image(IMAGE_SCRIPT, suite, "VM image", timeout)
 
 
 def _free_port(address: str) -> int:
