@@ -65,7 +65,9 @@ __all__ = ["GUEST_KINDS", "GuestAgent", "guest_factory"]
 
 log = logging.getLogger("azure_emulator.guest_agent")
 
-BOOT_TIMEOUT = 120.0
+# How long a guest may take to boot, by kind: a container's systemd starts in seconds; a QEMU VM under software
+# emulation takes 1.5 min on a quiet 2-core machine and several times that on a loaded one (tests/guests/README.md).
+BOOT_TIMEOUTS = {"nspawn": 120.0, "vm": 900.0}
 # A guest factory makes an unbooted guest for a VM: (name, directory for its disk and logs, profile) -> guest with
 # boot(timeout) / run(command, ...) / connect(port) / reboot(timeout) / stop() / main_pid(unit).
 GuestFactory = Callable[[str, str, dict], Any]
@@ -151,6 +153,7 @@ class GuestAgent:
         self.directory = directory
         self.factory = factory
         self.kind = kind
+        self.boot_timeout = BOOT_TIMEOUTS.get(kind, max(BOOT_TIMEOUTS.values()))
         self._lock = threading.RLock()
         self._vms: dict[str, GuestVM] = {}
         self.generation = 0
@@ -195,7 +198,7 @@ class GuestAgent:
             elif action == "restart":
                 self._unforward(vm)
                 try:
-                    self._in_pool(lambda: vm.guest.reboot(BOOT_TIMEOUT))
+                    self._in_pool(lambda: vm.guest.reboot(self.boot_timeout))
                 except GuestError as exc:
                     vm.running = False
                     raise RuntimeError(str(exc)) from exc
@@ -208,7 +211,7 @@ class GuestAgent:
 
     def _boot(self, vm: GuestVM) -> None:
         try:
-            self._in_pool(lambda: vm.guest.boot(BOOT_TIMEOUT))
+            self._in_pool(lambda: vm.guest.boot(self.boot_timeout))
         except GuestError as exc:
             raise RuntimeError(str(exc)) from exc
         vm.running = True

@@ -326,7 +326,7 @@ class VMGuest:
     # -- using it ----------------------------------------------------------------------------------
     def ssh_command(self) -> list[str]:
         """``ssh`` argv (without the remote command) that logs in as the admin user."""
-        _, port = self.forwards[22]
+        port = self.forwards[22][1]
         return [
             "ssh",
             "-i", self.ssh_key,

@@ -96,21 +96,21 @@ def timed_install(vm, tls, timeout: float):
     )
     lines = []
     for raw in done.stdout.splitlines():
-        when, _, text = raw.partition(" ")
+        when, _sep, text = raw.partition(" ")
         lines.append((float(when), text))
     status = int(vm.run("cat /run/dh-install.rc").stdout.strip())
     return status, lines, vm.run("cat /run/dh-install.err").stdout
 
 
 def _at(lines, prefix: str) -> int:
-    return next(i for i, (_, text) in enumerate(lines) if text.startswith(prefix))
+    return next(i for i, (_when, text) in enumerate(lines) if text.startswith(prefix))
 
 
 @pytest.fixture(scope="module")
 def first_run(vm, tls):
     """The first run, started as soon as the admin user can log in; the apt part timed apart."""
     status, lines, stderr = timed_install(vm, tls, timeout=1800)
-    output = "\n".join(text for _, text in lines)
+    output = "\n".join(text for _when, text in lines)
     assert status == 0, f"stdout:\n{output}\nstderr:\n{stderr}"
     # cloud-init's own record of when its last stage finished, on the guest's clock.
     final = vm.run(
@@ -118,7 +118,7 @@ def first_run(vm, tls):
         '["v1"]["modules-final"]["finished"])\''
     ).stdout.strip()
     waiting = _at(lines, "dockerhost: waiting for cloud-init")
-    installing = [i for i, (_, text) in enumerate(lines) if text.startswith("dockerhost: installing")]
+    installing = [i for i, (_when, text) in enumerate(lines) if text.startswith("dockerhost: installing")]
     apt_start = max(lines[waiting][0], float(final))
     apt_end = lines[installing[-1] + 1][0]
     total = lines[-1][0] - lines[0][0]
@@ -181,7 +181,7 @@ def test_apparmor_is_enforced_and_a_container_runs_confined(vm, tls, first_run):
     """Issue 14, defect 2 on the real kernel: the docker-default profile is loaded and confines a container."""
     assert vm.run("cat /sys/module/apparmor/parameters/enabled").stdout.strip() == "Y"
     assert "docker-default" in vm.run("aa-status").stdout
-    _, info = https_get(vm, tls, "/info")
+    _status, info = https_get(vm, tls, "/info")
     assert any("name=apparmor" in option for option in info["SecurityOptions"])
     image = import_busybox(vm)
     label = vm.run(f"docker run --rm --network none {image} /bin/busybox cat /proc/self/attr/current", timeout=120)
@@ -191,7 +191,7 @@ def test_apparmor_is_enforced_and_a_container_runs_confined(vm, tls, first_run):
 def test_rerun_changes_nothing_and_keeps_dockerd(vm, tls, first_run):
     pid = vm.main_pid("docker.service")
     status, lines, stderr = timed_install(vm, tls, timeout=300)
-    output = "\n".join(text for _, text in lines)
+    output = "\n".join(text for _when, text in lines)
     TIMINGS["rerun_s"] = round(lines[-1][0] - lines[0][0], 1)
     assert status == 0, f"stdout:\n{output}\nstderr:\n{stderr}"
     assert "configuration changed: 0" in output
@@ -206,7 +206,7 @@ def test_tls_answers_again_after_a_reboot(vm, tls, first_run):
     deadline = time.monotonic() + 180
     while True:
         try:
-            status, _ = https_get(vm, tls, "/version")
+            status, _body = https_get(vm, tls, "/version")
             break
         except (OSError, ValueError, IndexError) as exc:  # the forward accepts before dockerd listens
             if time.monotonic() > deadline:

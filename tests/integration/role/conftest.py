@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from ansible_collections.dockerhost.azure.tests.integration.role.jobs import FIELDS, inject, pem_sha256
-from ansible_collections.dockerhost.azure.tests.support.ansible import ansible_env, ansible_settings
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import FIELDS, HOST, PLAY, inject, pem_sha256
+from ansible_collections.dockerhost.azure.tests.support.ansible import VENV, ansible_env, ansible_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
@@ -187,3 +187,40 @@ def ssh_public_key() -> str:
 
     public = ed25519.Ed25519PrivateKey.generate().public_key()
     return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+@pytest.fixture
+def node(tmp_path, azure_emulator):
+    """A fresh control node: HOME without .docker, its own TMPDIR; the pair made elsewhere, then read into
+    a vars file (what the credential or the vault holds)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = ansible_env(tmp_path / "ansible", extra={**azure_emulator.env(), "HOME": str(home), "TMPDIR": str(scratch)})
+    env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
+    vault = tmp_path / "vault"
+    made = subprocess.run(
+        [VENV / "bin" / "ansible", "localhost", "-m", "dockerhost.azure.docker_tls_certs", "-a", f"path={vault}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    pems = tmp_path / "pems.yml"
+    pems.write_text(yaml.safe_dump(inject({field: (vault / name).read_text() for field, name in FIELDS.items()})))
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"docker_hosts": {"hosts": {HOST: None}}}))
+
+    def run(playbook, *extra_vars: str, pair: bool = True) -> subprocess.CompletedProcess:
+        argv = [VENV / "bin" / "ansible-playbook", "-vvv", "-i", tmp_path / "inventory.yml", playbook]
+        argv += ["-e", f"@{pems}"] if pair else []
+        for item in extra_vars:
+            argv += ["-e", item]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    run.home, run.scratch, run.vault, run.play = home, scratch, vault, tmp_path / "play.yml"
+    run.ansible_home = tmp_path / "ansible"
+    return run

@@ -19,11 +19,18 @@ import yaml
 __all__ = [
     "CREDENTIAL_TYPE",
     "FIELDS",
+    "FQDN",
+    "HOST",
+    "PLAY",
+    "PROBE",
+    "ROOT",
     "WRITES",
+    "assert_nothing_left",
     "daemons",
     "docker_api_version",
     "extension_puts",
     "inject",
+    "key_lines",
     "pem_sha256",
     "stats",
     "writes",
@@ -136,3 +143,33 @@ def docker_api_version(address: str, tls_name: str, *, ca_pem: str, cert_pem: st
     if response.status != 200:
         return RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
     return json.loads(body)["ApiVersion"]
+
+
+# -- a fresh control node run with ansible-playbook (the `node` fixture of conftest.py) ---------------------
+HOST = "supplied-1"
+FQDN = f"{HOST}.westeurope.cloudapp.azure.com"
+PLAY = """\
+- name: The docker_host role, as the collection's playbooks run it
+  hosts: docker_hosts
+  gather_facts: false
+  roles:
+    - role: dockerhost.azure.docker_host
+"""
+PROBE = ROOT / "playbooks" / "probe.yml"
+
+
+def key_lines(path: pathlib.Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
+
+
+def assert_nothing_left(node, proc) -> None:
+    assert not (node.home / ".docker").exists()
+    assert list(node.scratch.glob("dockerhost-azure-*")) == [], "the private directory was not removed"
+    output = proc.stdout + proc.stderr
+    # Ansible's own temp and async directories too: module arguments must not stay behind.
+    left = [p.read_text(errors="replace") for p in node.ansible_home.rglob("*") if p.is_file()]
+    for name in ("ca-key.pem", "key.pem"):
+        lines = key_lines(node.vault / name)
+        assert lines  # the canary is real
+        assert [line for line in lines if line in output] == [], f"{name} appears in the output"
+        assert [line for line in lines if any(line in text for text in left)] == [], f"{name} left in ANSIBLE_HOME"

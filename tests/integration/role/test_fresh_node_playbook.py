@@ -15,12 +15,7 @@ import re
 
 import pytest
 
-from ansible_collections.dockerhost.azure.tests.integration.role.test_supplied_pair import (  # noqa: F401 - fixture
-    FQDN,
-    PROBE,
-    _assert_nothing_left,
-    node,
-)
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import FQDN, PROBE, assert_nothing_left
 
 pytestmark = [pytest.mark.emulator, pytest.mark.docker, pytest.mark.slow]
 
@@ -52,7 +47,7 @@ def _mark(emulator) -> int:
     return max((r["seq"] for r in emulator.requests()), default=0)
 
 
-def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, ssh_public_key, azure_emulator):  # noqa: F811 - the imported fixture
+def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, ssh_public_key, azure_emulator):
     common = (
         "docker_host_resource_group=fresh",
         "docker_host_location=westeurope",
@@ -77,7 +72,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     assert _daemon_pid(azure_emulator) == pid
     assert "changed=0" in again.stdout.split("PLAY RECAP")[-1], again.stdout[-2000:]
     assert "answers over mutual TLS" in again.stdout and FQDN in again.stdout
-    _assert_nothing_left(node, again)
+    assert_nothing_left(node, again)
 
     # The certificate in use is within renew_before_days of its end: a new server pair, applied once.
     mark = _mark(azure_emulator)
@@ -88,7 +83,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     assert "within renew_before_days=364" in renewed.stdout
     # Decided before Azure, by docker_tls_certs: no refused keyless attempt first.
     assert "issuing a new server pair and applying it once" not in renewed.stdout
-    _assert_nothing_left(node, renewed)
+    assert_nothing_left(node, renewed)
 
     # Another hostname: re-issued and applied once; then the host is right again and nothing is written.
     mark = _mark(azure_emulator)
@@ -102,7 +97,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     assert settled.returncode == 0, settled.stdout[-4000:]
     assert _writes(_since(azure_emulator, mark)) == []
     assert _daemon_pid(azure_emulator) == pid
-    _assert_nothing_left(node, settled)
+    assert_nothing_left(node, settled)
 
     # The probe entry point on a fresh node: no record, no address given; Azure knows the address.
     mark = _mark(azure_emulator)
@@ -111,7 +106,7 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     assert re.search(rf"answers over mutual TLS at tcp://127\.[0-9.]+:2376 as {re.escape(FQDN)}", probed.stdout)
     assert _writes(_since(azure_emulator, mark)) == []
     assert len(_reads(_since(azure_emulator, mark))) == 1
-    _assert_nothing_left(node, probed)
+    assert_nothing_left(node, probed)
 
     # Another setting of the extension (daemon_options) on a fresh node: the kept certificate's key is not
     # here, so a new server pair is issued and the extension applied once.
@@ -122,20 +117,20 @@ def test_a_fresh_node_converges_with_no_write_and_re_issues_only_when_due(node, 
     assert [(m, p.rsplit("/", 2)[-2:]) for m, p in writes] == [("PUT", ["extensions", "docker-install"])], writes
     assert "daemon_options changed" in optioned.stdout
     assert "issuing a new server pair and applying it once" in optioned.stdout
-    _assert_nothing_left(node, optioned)
+    assert_nothing_left(node, optioned)
 
 
-def test_probe_without_an_address_names_the_azure_way_too(node):  # noqa: F811 - the imported fixture
+def test_probe_without_an_address_names_the_azure_way_too(node):
     """No record, no address, no resource group: the message says what to supply, Azure included."""
     proc = node(PROBE, "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
     assert "no address known" in proc.stdout and "docker_host_resource_group" in proc.stdout, proc.stdout[-3000:]
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
 
 
-def test_probe_with_a_resource_group_of_no_host_says_what_azure_answered(node):  # noqa: F811 - the imported fixture
+def test_probe_with_a_resource_group_of_no_host_says_what_azure_answered(node):
     """The host is not in Azure: the read answers "no such public IP", and the message says what to supply."""
     proc = node(PROBE, "docker_host_resource_group=nowhere", "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
     assert "no address known" in proc.stdout, proc.stdout[-3000:]
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)

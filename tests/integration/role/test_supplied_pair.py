@@ -8,29 +8,22 @@ what to set without one."""
 
 from __future__ import annotations
 
-import pathlib
 import re
-import subprocess
 
 import pytest
 import yaml
 
-from ansible_collections.dockerhost.azure.tests.integration.role.jobs import CREDENTIAL_TYPE, FIELDS, inject
-from ansible_collections.dockerhost.azure.tests.support.ansible import VENV, ansible_env
+from ansible_collections.dockerhost.azure.tests.integration.role.jobs import (
+    CREDENTIAL_TYPE,
+    FIELDS,
+    FQDN,
+    PROBE,
+    ROOT,
+    assert_nothing_left,
+    inject,
+)
 
 pytestmark = [pytest.mark.emulator]
-
-HOST = "supplied-1"
-FQDN = f"{HOST}.westeurope.cloudapp.azure.com"
-PLAY = """\
-- name: The docker_host role, as the collection's playbooks run it
-  hosts: docker_hosts
-  gather_facts: false
-  roles:
-    - role: dockerhost.azure.docker_host
-"""
-ROOT = pathlib.Path(__file__).resolve().parents[3]
-PROBE = ROOT / "playbooks" / "probe.yml"
 
 
 def test_credential_type_injects_the_role_variables_and_hides_the_keys():
@@ -48,66 +41,12 @@ def test_credential_type_injects_the_role_variables_and_hides_the_keys():
     assert sorted(injected.values()) == sorted(f"<{name}>" for name in FIELDS)
 
 
-def _key_lines(path: pathlib.Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
-
-
-@pytest.fixture
-def node(tmp_path, azure_emulator):
-    """A fresh control node: HOME without .docker, its own TMPDIR; the pair made elsewhere, then read into
-    a vars file (what the credential or the vault holds)."""
-    home = tmp_path / "home"
-    home.mkdir()
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    env = ansible_env(tmp_path / "ansible", extra={**azure_emulator.env(), "HOME": str(home), "TMPDIR": str(scratch)})
-    env["DOCKER_CONFIG"] = str(tmp_path / "docker-config")
-    vault = tmp_path / "vault"
-    made = subprocess.run(
-        [VENV / "bin" / "ansible", "localhost", "-m", "dockerhost.azure.docker_tls_certs", "-a", f"path={vault}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
-    pems = tmp_path / "pems.yml"
-    pems.write_text(yaml.safe_dump(inject({field: (vault / name).read_text() for field, name in FIELDS.items()})))
-    (tmp_path / "play.yml").write_text(PLAY)
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"docker_hosts": {"hosts": {HOST: None}}}))
-
-    def run(playbook, *extra_vars: str, pair: bool = True) -> subprocess.CompletedProcess:
-        argv = [VENV / "bin" / "ansible-playbook", "-vvv", "-i", tmp_path / "inventory.yml", playbook]
-        argv += ["-e", f"@{pems}"] if pair else []
-        for item in extra_vars:
-            argv += ["-e", item]
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
-
-    run.home, run.scratch, run.vault, run.play = home, scratch, vault, tmp_path / "play.yml"
-    run.ansible_home = tmp_path / "ansible"
-    return run
-
-
-def _assert_nothing_left(node, proc) -> None:
-    assert not (node.home / ".docker").exists()
-    assert list(node.scratch.glob("dockerhost-azure-*")) == [], "the private directory was not removed"
-    output = proc.stdout + proc.stderr
-    # Ansible's own temp and async directories too: module arguments must not stay behind.
-    left = [p.read_text(errors="replace") for p in node.ansible_home.rglob("*") if p.is_file()]
-    for name in ("ca-key.pem", "key.pem"):
-        lines = _key_lines(node.vault / name)
-        assert lines  # the canary is real
-        assert [line for line in lines if line in output] == [], f"{name} appears in the output"
-        assert [line for line in lines if any(line in text for text in left)] == [], f"{name} left in ANSIBLE_HOME"
-
-
 def test_probe_without_an_address_says_what_to_set(node):
     proc = node(PROBE, "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
     assert "no address known" in proc.stdout and "docker_host_probe_address" in proc.stdout, proc.stdout[-3000:]
     assert "docker_host_location" in proc.stdout
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
 
 
 def test_probe_uses_the_fqdn_from_the_location(node):
@@ -115,7 +54,7 @@ def test_probe_uses_the_fqdn_from_the_location(node):
     proc = node(PROBE, '{"docker_host_location": "West Europe"}', "docker_host_probe_wait_timeout=0")
     assert proc.returncode != 0
     assert f"tcp://{FQDN}:2376" in proc.stdout, proc.stdout[-3000:]
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +71,7 @@ def test_an_incomplete_pair_fails_naming_the_variable(node, tmp_path, dropped, n
     proc = node(PROBE, "docker_host_probe_address=127.0.0.1")
     assert proc.returncode != 0
     assert named in proc.stdout, proc.stdout[-3000:]
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
 
 
 def test_a_failed_probe_removes_the_private_directory(node):
@@ -140,7 +79,7 @@ def test_a_failed_probe_removes_the_private_directory(node):
     assert proc.returncode != 0
     assert "tcp://127.0.0.1:9" in proc.stdout, proc.stdout[-3000:]
     assert "Remove the private directory" in proc.stdout
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
 
 
 @pytest.mark.docker
@@ -159,19 +98,19 @@ def test_converge_and_probe_on_a_fresh_node(node, ssh_public_key, azure_emulator
     assert "answers over mutual TLS" in created.stdout
     assert "Write the env file" in created.stdout  # shown as skipped: nothing points at the removed files
     assert not (node.home / ".docker").exists() and not (node.vault / "servers").exists()
-    _assert_nothing_left(node, created)
+    assert_nothing_left(node, created)
     public_ip = re.search(rf"at {re.escape(FQDN)} \(([0-9.]+)\), port 2376", created.stdout).group(1)
 
     # Another fresh node (nothing left by the first): the pair and an address are enough.
     probed = node(PROBE, f"docker_host_probe_address={public_ip}", "docker_host_location=westeurope")
     assert probed.returncode == 0, probed.stdout[-4000:] + probed.stderr[-2000:]
     assert f"answers over mutual TLS at tcp://{public_ip}:2376 as {FQDN}" in probed.stdout
-    _assert_nothing_left(node, probed)
+    assert_nothing_left(node, probed)
 
     destroyed = node(node.play, *common, "docker_host_state=absent")
     assert destroyed.returncode == 0, destroyed.stdout[-4000:]
     assert azure_emulator.vms() == []
-    _assert_nothing_left(node, destroyed)
+    assert_nothing_left(node, destroyed)
 
 
 MODES_PLAY = """\
@@ -208,4 +147,4 @@ def test_the_private_directory_is_0700_and_the_files_0600(node, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "MODES 0700 0600 0600 0600 0600" in proc.stdout
     assert "dockerhost-azure-" in proc.stdout  # the directory was under this node's TMPDIR
-    _assert_nothing_left(node, proc)
+    assert_nothing_left(node, proc)
