@@ -68,6 +68,9 @@ log = logging.getLogger("azure_emulator.guest_agent")
 # How long a guest may take to boot, by kind: a container's systemd starts in seconds; a QEMU VM under software
 # emulation takes 1.5 min on a quiet 2-core machine and several times that on a loaded one (tests/guests/README.md).
 BOOT_TIMEOUTS = {"nspawn": 120.0, "vm": 900.0}
+# How long the handler's script may run: the real handler waits up to 90 minutes. A container's script skips
+# apt (Docker is in its image); a QEMU VM's runs apt under emulation: 3 min on a quiet machine, 10+ loaded.
+SCRIPT_TIMEOUTS = {"nspawn": SCRIPT_TIMEOUT, "vm": max(SCRIPT_TIMEOUT, 1500.0)}
 # A guest factory makes an unbooted guest for a VM: (name, directory for its disk and logs, profile) -> guest with
 # boot(timeout) / run(command, ...) / connect(port) / reboot(timeout) / stop() / main_pid(unit).
 GuestFactory = Callable[[str, str, dict], Any]
@@ -154,6 +157,7 @@ class GuestAgent:
         self.factory = factory
         self.kind = kind
         self.boot_timeout = BOOT_TIMEOUTS.get(kind, max(BOOT_TIMEOUTS.values()))
+        self.script_timeout = SCRIPT_TIMEOUTS.get(kind, max(SCRIPT_TIMEOUTS.values()))
         self._lock = threading.RLock()
         self._vms: dict[str, GuestVM] = {}
         self.generation = 0
@@ -376,7 +380,7 @@ class GuestAgent:
             )
         command = f"cd {workdir} && exec {shlex.join(payload.argv(workdir))} > stdout 2> stderr"
         try:
-            code = vm.guest.run(command, timeout=SCRIPT_TIMEOUT, check=False).returncode
+            code = vm.guest.run(command, timeout=self.script_timeout, check=False).returncode
         except GuestError:
             code = -9  # killed after the emulator's bound (the real handler waits up to 90 minutes)
         stdout, stderr = (self._tail_of(vm, f"{workdir}/{name}") for name in ("stdout", "stderr"))
