@@ -57,13 +57,29 @@ def test_tarball_installs_with_its_manifest(installed):
     assert not [n for n in names.splitlines() if n.startswith((".venv", ".git/", "tests/output")) or "__pycache__" in n]
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split("."))
+
+
+def _module_release(module: str) -> str:
+    """The release that brought ``module``: a released one from changelogs/changelog.yaml, or else the next
+    minor release (a module added since the last release says so with version_added)."""
+    releases = yaml.safe_load((ROOT / "changelogs" / "changelog.yaml").read_text())["releases"]
+    for version, release in sorted(releases.items(), key=lambda item: _version(item[0])):
+        if module in [m["name"] for m in (release.get("modules") or [])]:
+            return str(version)
+    major, minor, _patch = _version(max(releases, key=_version))
+    return f"{major}.{minor + 1}.0"
+
+
 def test_ansible_doc_renders_every_module(installed):
     assert {"docker_tls_certs", "docker_host_probe", "azure_docker_vm"} <= set(MODULES)
     names = [f"dockerhost.azure.{m}" for m in MODULES]
     docs = json.loads(_run([BIN / "ansible-doc", "--json", *names], env=installed["env"]).stdout)
     for name in names:
         doc = docs[name]["doc"]
-        assert doc["short_description"] and doc["version_added"] == "1.0.0", name
+        assert doc["short_description"], name
+        assert doc["version_added"] == _module_release(name.rsplit(".", 1)[1]), name
         assert str(installed["root"]) in doc["filename"], f"{name} was not read from the installed copy"
     for name in names:  # the text rendering resolves the semantic markup and cross references
         text = _run([BIN / "ansible-doc", name], env=installed["env"])
