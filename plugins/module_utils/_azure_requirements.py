@@ -15,7 +15,9 @@ from __future__ import annotations
 import importlib.metadata
 import re
 
-__all__ = ["AZURE_REQUIREMENTS", "requirement_problems", "requirements_text"]
+from ansible.module_utils.basic import missing_required_lib
+
+__all__ = ["AZURE_REQUIREMENTS", "requirement_problems", "requirements_failure", "requirements_text"]
 
 # distribution name -> minimum version (the oldest `make min-deps` tests the modules on).
 AZURE_REQUIREMENTS = {
@@ -58,3 +60,15 @@ def requirement_problems(installed=importlib.metadata.version) -> list[str]:
         if _release(version) < _release(minimum):
             problems.append(f"{name} {version} is older than {minimum}")
     return problems
+
+
+def requirements_failure(import_error: str | None, imports: str) -> str | None:
+    """The module's failure message when a requirement is missing or too old, or None when all is there.
+
+    ``import_error``: the traceback of a failed import of ``imports`` (named in the message), or None.
+    """
+    problems = requirement_problems()
+    if not problems and not import_error:
+        return None
+    found = "; ".join(problems) or f"installed, but {imports} fails to import"
+    return f"{missing_required_lib(requirements_text())} Found: {found}."

@@ -426,7 +426,7 @@ changes:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
@@ -448,8 +448,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_plan impor
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_request import Request, build_request
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_requirements import (
-    requirement_problems,
-    requirements_text,
+    requirements_failure,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AZURE_SDK_IMPORT_ERROR,
@@ -522,11 +521,10 @@ class DockerHostVM:
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     # Before anything else: an old SDK would otherwise fail later as a TypeError from inside a call.
-    problems = requirement_problems()
     import_error = AZURE_SDK_IMPORT_ERROR or CRYPTOGRAPHY_IMPORT_ERROR
-    if problems or import_error:
-        found = "; ".join(problems) or "installed, but azure-core or cryptography fails to import"
-        module.fail_json(msg=f"{missing_required_lib(requirements_text())} Found: {found}.", exception=import_error)
+    failure = requirements_failure(import_error, "azure-core or cryptography")
+    if failure:
+        module.fail_json(msg=failure, exception=import_error)
 
     deadline = Deadline(module.params["wait_timeout"])
     try:

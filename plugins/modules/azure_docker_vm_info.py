@@ -121,7 +121,7 @@ resource_id:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
@@ -132,8 +132,7 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth impor
     validate_cloud_environment,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_requirements import (
-    requirement_problems,
-    requirements_text,
+    requirements_failure,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
     AZURE_SDK_IMPORT_ERROR,
@@ -157,12 +156,9 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    problems = requirement_problems()
-    if problems or AZURE_SDK_IMPORT_ERROR:
-        found = "; ".join(problems) or "installed, but azure-core fails to import"
-        module.fail_json(
-            msg=f"{missing_required_lib(requirements_text())} Found: {found}.", exception=AZURE_SDK_IMPORT_ERROR
-        )
+    failure = requirements_failure(AZURE_SDK_IMPORT_ERROR, "azure-core")
+    if failure:
+        module.fail_json(msg=failure, exception=AZURE_SDK_IMPORT_ERROR)
     try:
         resource_group, name = check_target(module.params)
         credential_plan = plan_credential(module.params)

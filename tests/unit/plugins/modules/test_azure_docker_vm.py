@@ -9,6 +9,7 @@ import json
 import pytest
 import yaml
 
+from ansible_collections.dockerhost.azure.plugins.module_utils import _azure_requirements
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import AZURE_AUTH_ARGSPEC
 from ansible_collections.dockerhost.azure.plugins.modules import azure_docker_vm
 from ansible_collections.dockerhost.azure.plugins.modules.azure_docker_vm import argument_spec
@@ -34,7 +35,7 @@ def test_documentation_matches_argument_spec():
 
 def test_an_old_sdk_is_named_with_its_version_before_anything_runs(capsys, monkeypatch):
     monkeypatch.setattr(
-        azure_docker_vm, "requirement_problems", lambda: ["azure-mgmt-network 24.0.0 is older than 25.0.0"]
+        _azure_requirements, "requirement_problems", lambda: ["azure-mgmt-network 24.0.0 is older than 25.0.0"]
     )
     result = run_module(capsys, {"resource_group": "rg", "name": "dh1", "state": "absent"})
     assert result["failed"]
