@@ -23,7 +23,7 @@ SHELL_SCRIPTS := $(shell git ls-files -co --exclude-standard '*.sh' .ci/run 2>/d
 
 help:
 	@echo "make demo   - start the local Azure emulator and create, check and destroy a Docker host"
-	@echo "make demo-vm - the same against a booted Linux guest (root; DEMO_GUEST_SUITE, DEMO_GUEST_KIND=vm)"
+	@echo "make demo-vm - the same against a booted Debian VM where apt installs Docker (root; DEMO_GUEST_KIND=nspawn)"
 	@echo "make test   - everything CI runs: lint, ansible-test sanity, unit and integration tests"
 	@echo "make setup  - build .venv and install missing Debian packages (run by the targets above)"
 	@echo "make lint | galaxy | tarball | sanity | units | integration | min-deps | guests | bench | changelog | clean"

@@ -48,8 +48,6 @@ from .forward import Forward
 from .gate import Gate
 from .guest import GuestError
 from .handlers import (
-    CSE,
-    DOCKER_EXTENSION,
     SCRIPT_TIMEOUT,
     TAIL_BYTES,
     ExtensionFailed,
@@ -57,7 +55,8 @@ from .handlers import (
     custom_script_payload,
     custom_script_status,
     docker_extension_config,
-    extension_kind,
+    record_run,
+    run_handler,
     tail,
 )
 
@@ -92,9 +91,10 @@ def _nspawn_guests(suite: str) -> GuestFactory:
 
 
 def _vm_guests(suite: str) -> GuestFactory:
-    """QEMU guests (azure_emulator/guest_vm.py, the qemu-vm branch): cloud-init seeds customData, user and key.
+    """QEMU guests (azure_emulator/guest_vm.py): cloud-init seeds customData, user and key.
 
-    Their ports are forwarded by QEMU (``hostfwd``) and must be named at boot: the Docker TLS port 2376.
+    QEMU forwards (``hostfwd``) each port the guest listens on when the agent first connects to it, so any
+    ``docker_port`` works, as on the nspawn kind.
     """
     try:
         from .guest_vm import VMGuest, guest_vm_image  # noqa: PLC0415 - optional, and only this kind needs it
@@ -112,7 +112,6 @@ def _vm_guests(suite: str) -> GuestFactory:
             hostname=profile.get("computer_name") or "dockerhost-vm",
             admin_username=profile.get("admin_username") or "azureuser",
             custom_data=profile.get("custom_data"),
-            ports=(2376,),
         )
 
     return make
@@ -351,21 +350,19 @@ class GuestAgent:
         with vm.lock:
             vm.host_ip, vm.behind = host_ip, behind
             try:
-                kind = extension_kind(ext)
-                settings = ext.get("settings") or {}
-                if kind == CSE:
-                    outcome = self._custom_script(vm, settings, protected)
-                elif kind == DOCKER_EXTENSION:
-                    outcome = self._docker_extension(vm, settings, protected)
-            except ExtensionFailed as exc:
-                outcome = ExtensionOutcome(False, str(exc))
+                outcome = run_handler(
+                    ext,
+                    protected,
+                    lambda settings, secret: self._custom_script(vm, settings, secret),
+                    lambda settings, secret: self._docker_extension(vm, settings, secret),
+                )
             except GuestError as exc:
                 outcome = ExtensionOutcome(False, f"Enable failed: the VM's guest stopped answering: {exc}")
             if not vm.gone and self.generation == generation and vm.running:
                 vm.ports = self._listening_ports(vm)
                 self._forward(vm)
             with self._lock:
-                vm.extensions[ext_key] = {"ok": outcome.ok, "message": outcome.message}
+                record_run(vm.extensions, ext_key, outcome)
         return outcome
 
     def _custom_script(self, vm: GuestVM, settings: dict, protected: dict) -> ExtensionOutcome:

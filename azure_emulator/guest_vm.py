@@ -22,8 +22,9 @@ needs this: the install script's own apt path, a reboot, cloud-init, the kernel'
 - Network: QEMU user networking. The guest reaches the Debian archive through it (apt needs that, so the
   network is not ``restrict=on``; the guest can therefore also reach the host's loopback services through
   10.0.2.2, a known limit). The host reaches the guest's SSH and the ``ports`` it asks for through
-  ``hostfwd`` on a loopback ``address``: :meth:`VMGuest.connect` connects there, :attr:`VMGuest.forwards`
-  tells ``guest port -> (address, host port)`` for code that wants a ``host:port``.
+  ``hostfwd`` on a loopback ``address``, named at boot (``ports``) or added while it runs (QEMU's
+  ``hostfwd_add``): :meth:`VMGuest.connect` connects there, :meth:`VMGuest.forward` tells
+  ``(address, host port)`` for code that wants a ``host:port``.
 - Every wait is bounded (boot, each command, reboot, power-off). QEMU dies with the process that started it
   (``PR_SET_PDEATHSIG``); :meth:`stop` powers off through QMP (ACPI), kills after ``timeout`` and always
   reaps QEMU.
@@ -43,6 +44,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -100,9 +102,10 @@ def _free_port(address: str) -> int:
 class VMGuest:
     """One QEMU VM. ``VMGuest(image_dir, log_dir, ports=(2376,)).boot()``; always ``stop()`` (or ``with``).
 
-    ``ports``: guest TCP ports to forward, each to a free port on ``address``, or a mapping
+    ``ports``: guest TCP ports to forward from boot on, each to a free port on ``address``, or a mapping
     ``{guest port: host port}`` (e.g. ``{2376: 2376}`` on the emulator's public IP). SSH (22) is always
-    forwarded. ``custom_data``: base64 text, as Azure's ``osProfile.customData``.
+    forwarded; any other port is forwarded when first asked for (:meth:`forward`, :meth:`connect`).
+    ``custom_data``: base64 text, as Azure's ``osProfile.customData``.
     """
 
     image: str
@@ -117,6 +120,7 @@ class VMGuest:
     cpus: int = 2
     process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     forwards: dict[int, tuple[str, int]] = field(default_factory=dict, init=False)
+    _forwarding: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -304,18 +308,28 @@ class VMGuest:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
-    def _qmp(self, command: str) -> None:
+    def _qmp(self, command: str, arguments: dict | None = None) -> object:
+        """One QMP command; its ``return`` value. A QMP ``error`` raises OSError with QEMU's description."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as qmp:
             qmp.settimeout(5)
             qmp.connect(self._path("qmp"))
             stream = qmp.makefile("rwb")
             stream.readline()  # the greeting
-            for execute in ("qmp_capabilities", command):
-                stream.write(json.dumps({"execute": execute}).encode() + b"\r\n")
+            answer: dict = {}
+            for execute, args in (("qmp_capabilities", None), (command, arguments)):
+                message = {"execute": execute, **({"arguments": args} if args else {})}
+                stream.write(json.dumps(message).encode() + b"\r\n")
                 stream.flush()
-                while b'"return"' not in (line := stream.readline()) and b'"error"' not in line:
+                while True:  # events may come before the answer
+                    line = stream.readline()
                     if not line:
                         raise OSError("QMP closed")
+                    answer = json.loads(line)
+                    if "return" in answer or "error" in answer:
+                        break
+                if "error" in answer:
+                    raise OSError(f"QMP {execute}: {answer['error'].get('desc', answer['error'])}")
+            return answer["return"]
 
     def __enter__(self) -> VMGuest:
         return self.boot()
@@ -378,12 +392,30 @@ class VMGuest:
             )
         return result
 
+    def forward(self, port: int) -> tuple[str, int]:
+        """``(address, host port)`` that reaches the guest's TCP ``port``: the boot's forward, or one added now
+        (QEMU's ``hostfwd_add`` through QMP) to a free port on ``address``; kept across :meth:`reboot`."""
+        with self._forwarding:  # the emulator's forwards connect from several threads
+            if port in self.forwards:
+                return self.forwards[port]
+            self._check_alive()
+            host = _free_port(self.address)
+            try:
+                said = self._qmp(
+                    "human-monitor-command",
+                    {"command-line": f"hostfwd_add net0 tcp:{self.address}:{host}-:{port}"},
+                )
+            except (OSError, ValueError) as exc:
+                raise self._fail(f"cannot forward port {port}: {exc}") from exc
+            if str(said).strip():  # HMP reports a failure as text, not as a QMP error
+                raise self._fail(f"cannot forward port {port}: {str(said).strip()}")
+            self.forwards[port] = (self.address, host)
+            return self.forwards[port]
+
     def connect(self, port: int, timeout: float = 10.0) -> socket.socket:
-        """A TCP socket connected to the guest's ``port`` (one of ``ports``) through its forward."""
-        if port not in self.forwards:
-            raise GuestError(f"{self.name}: port {port} is not forwarded (forwards: {sorted(self.forwards)})")
-        self._check_alive()
-        conn = socket.create_connection(self.forwards[port], timeout=timeout)
+        """A TCP socket connected to the guest's ``port`` through its forward (added on first use)."""
+        where = self.forward(port)
+        conn = socket.create_connection(where, timeout=timeout)
         conn.settimeout(timeout)
         return conn
 

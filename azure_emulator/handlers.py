@@ -21,6 +21,7 @@ import binascii
 import contextlib
 import gzip
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "custom_script_status",
     "docker_extension_config",
     "extension_kind",
+    "record_run",
+    "run_handler",
     "tail",
 ]
 
@@ -47,6 +50,7 @@ DOCKER_EXTENSION = ("microsoft.azure.extensions", "dockerextension")
 HANDLER_VERSIONS = {CSE: ("2.0", "2.1"), DOCKER_EXTENSION: ("1.0", "1.1", "1.2")}
 FULL_VERSIONS = {CSE: "2.1.10", DOCKER_EXTENSION: "1.2.2"}
 TAIL_BYTES = 4096  # the handler's status carries the last 4 KiB of each stream
+RUNS_KEPT = 10  # the runs of one extension that GET /_emulator/vms shows, newest last
 
 
 @dataclass
@@ -75,6 +79,29 @@ def extension_kind(ext: dict) -> tuple[str, str]:
 
 def tail(text: str, limit: int = TAIL_BYTES) -> str:
     return text[-limit:]
+
+
+def run_handler(
+    ext: dict,
+    protected: dict,
+    custom_script: Callable[[dict, dict], ExtensionOutcome],
+    docker_extension: Callable[[dict, dict], ExtensionOutcome],
+) -> ExtensionOutcome:
+    """Run the backend's handler for the extension's kind with (settings, protected settings); a handler
+    failure is the outcome, never an exception."""
+    try:
+        kind = extension_kind(ext)
+        handler = custom_script if kind == CSE else docker_extension
+        return handler(ext.get("settings") or {}, protected)
+    except ExtensionFailed as exc:
+        return ExtensionOutcome(False, str(exc))
+
+
+def record_run(extensions: dict, ext_key: str, outcome: ExtensionOutcome) -> None:
+    """Keep what ``GET /_emulator/vms`` shows of an extension: the last outcome and the last
+    :data:`RUNS_KEPT` runs, oldest first (a first create's install output stays visible after a re-apply)."""
+    runs = [*extensions.get(ext_key, {}).get("runs", []), {"ok": outcome.ok, "message": outcome.message}]
+    extensions[ext_key] = {"ok": outcome.ok, "message": outcome.message, "runs": runs[-RUNS_KEPT:]}
 
 
 # CustomScript ---------------------------------------------------------------------------------------------

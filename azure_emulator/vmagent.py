@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from .dockerd import DOCKERD, DockerDaemon, DockerdError
 from .gate import Gate
 from .handlers import (
-    CSE,
-    DOCKER_EXTENSION,
     FULL_VERSIONS,
     HANDLER_VERSIONS,
     SCRIPT_TIMEOUT,
@@ -42,7 +40,8 @@ from .handlers import (
     custom_script_payload,
     custom_script_status,
     docker_extension_config,
-    extension_kind,
+    record_run,
+    run_handler,
     tail,
 )
 
@@ -249,17 +248,15 @@ class VMAgent:
         generation = self.generation
         state = self.vm(vm_key, vm_id)
         state.behind = behind
-        try:
-            kind = extension_kind(ext)
-            if kind == CSE:
-                outcome = self._custom_script(state, host_ip, ext_key, ext.get("settings") or {}, protected)
-            elif kind == DOCKER_EXTENSION:
-                outcome = self._docker_extension(state, host_ip, ext_key, ext.get("settings") or {}, protected)
-        except ExtensionFailed as exc:
-            outcome = ExtensionOutcome(False, str(exc))
+        outcome = run_handler(
+            ext,
+            protected,
+            lambda settings, secret: self._custom_script(state, host_ip, ext_key, settings, secret),
+            lambda settings, secret: self._docker_extension(state, host_ip, ext_key, settings, secret),
+        )
         with self._lock:
             stale = state.gone or self.generation != generation
-            state.extensions[ext_key] = {"ok": outcome.ok, "message": outcome.message}
+            record_run(state.extensions, ext_key, outcome)
         if stale:
             self._stop(state)
         return outcome

@@ -246,6 +246,8 @@ def test_the_guest_agent_provisions_runs_the_handler_forwards_and_keeps_the_disk
     assert failed.message == (
         "Enable failed: failed to execute command: command terminated with exit status=3\n[stdout]\nno\n\n[stderr]\n"
     )
+    (vm,) = agent.describe()
+    assert [run["message"] for run in vm["extensions"]["e1"]["runs"]] == [outcome.message, failed.message]
 
     # restart: a new boot of the same disk; the forward follows.
     in_guest(vm, "echo kept > /root/marker && systemctl enable web.service 2>/dev/null || true")

@@ -175,6 +175,11 @@ def test_new_settings_or_force_update_tag_rerun_the_extension(arm, azure_emulato
     assert _mtls_ok(test_ca, vm, 4243)
     with pytest.raises(OSError):
         socket.create_connection((vm, 2376), timeout=2).close()
+    # Every run's status stays visible (make demo-vm shows the first run's install output after a re-apply).
+    (shown,) = azure_emulator.vms()[0]["extensions"].values()
+    ports = [run["message"].splitlines()[2] for run in shown["runs"]]
+    assert ports == [*["configured docker on port 2376"] * 2, "configured docker on port 4243"]
+    assert shown["message"] == shown["runs"][-1]["message"]
     # Deleting the extension stops the daemon it configured.
     answer = arm.call("DELETE", EXT_PATH, api_version="2026-04-01")
     assert answer.status_code == 202
