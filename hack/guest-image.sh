@@ -4,12 +4,9 @@
 #
 #   hack/guest-image.sh SUITE      # bookworm (docker.io 20.10), trixie (26.1) or sid (28.5)
 #
-# The tree is cached in ${XDG_CACHE_HOME:-~/.cache}/dockerhost-azure/guests/SUITE-HASH, HASH being the
-# SHA-256 of this script (which holds the package list) and the suite, so only the first run builds it
-# and any edit here makes a new one. It is built in a temporary directory next to its final place and
-# renamed into it, so an interrupted build leaves nothing that looks finished; a lock serialises
-# concurrent builds of the same suite. Each use touches the tree; trees of the suite unused for 7 days are
-# removed after a build (not at once: another checkout with another version of this script may be using one).
+# The tree is cached as hack/guest-cache.sh keeps images (guests/SUITE-HASH, HASH over this script, which
+# holds the package list, guest-cache.sh, the suite and the mirror), with .dockerhost-build.json saying how
+# long its build took (the benchmarks' fresh-machine cost).
 #
 # docker.io (and docker-cli, where it is a separate package: trixie on) is PRE-INSTALLED, so a booted
 # guest needs no network: the install script sees dockerd and skips its apt path. That apt path
@@ -32,36 +29,12 @@ case $suite in
     ;;
 esac
 
-self=$(readlink -f "$0")
-hash=$({
-  cat "$self"
-  printf '%s\n' "$suite" "$mirror"
-} | sha256sum | cut -c1-16)
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/dockerhost-azure/guests
-target=$cache/$suite-$hash
-
 log() { printf 'guest-image: %s\n' "$*" >&2; }
+# shellcheck source=hack/guest-cache.sh
+. "$(dirname "$(readlink -f "$0")")/guest-cache.sh"
+guest_cache_begin "$suite" .dockerhost-guest "$(readlink -f "$0")" "$suite" "$mirror"
 
-if [ -f "$target/.dockerhost-guest" ]; then
-  touch "$target"
-  printf '%s\n' "$target"
-  exit 0
-fi
-mkdir -p "$cache"
-exec 9>"$cache/.$suite.lock"
-flock -w 1800 9 || {
-  log "another build of $suite holds $cache/.$suite.lock"
-  exit 1
-}
-if [ -f "$target/.dockerhost-guest" ]; then # built by whoever held the lock
-  printf '%s\n' "$target"
-  exit 0
-fi
-
-tmp=$(mktemp -d "$cache/.$suite-build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-start=$SECONDS
-log "building $suite ($target) from $mirror: ${packages[*]}"
+log "building $suite ($guest_target) from $mirror: ${packages[*]}"
 # The archive's Release files may be older than their Valid-Until here (as on the host): same option.
 # Hooks: no policy-rc.d surprises (nothing runs in the chroot), a guest-wide apt option for the later
 # VM path, and a marker that says what this tree is.
@@ -77,8 +50,8 @@ mmdebstrap --variant=minbase --quiet \
   --customize-hook='echo dockerhost-guest > "$1/etc/hostname"' \
   --customize-hook='rm -f "$1/etc/machine-id" && touch "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" dpkg-query -W -f="\${Package} \${Version}\n" docker.io > "$1/.dockerhost-guest"' \
-  "$suite" "$tmp/rootfs" "$mirror" >&2
-mv "$tmp/rootfs" "$target"
-find "$cache" -mindepth 1 -maxdepth 1 -type d -name "$suite-*" ! -path "$target" -mtime +7 -exec rm -rf {} +
-log "built $suite in $((SECONDS - start))s: $(cat "$target/.dockerhost-guest"), $(du -sh "$target" | cut -f1)"
-printf '%s\n' "$target"
+  "$suite" "$guest_tmp/rootfs" "$mirror" >&2
+guest_build_record "$guest_tmp/rootfs/.dockerhost-build.json" suite "$suite" \
+  docker "$(cut -d' ' -f2 "$guest_tmp/rootfs/.dockerhost-guest")" size "$(du -sh "$guest_tmp/rootfs" | cut -f1)"
+log "built $suite: $(cat "$guest_tmp/rootfs/.dockerhost-build.json")"
+guest_cache_finish "$guest_tmp/rootfs"

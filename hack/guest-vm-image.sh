@@ -6,11 +6,9 @@
 #
 # The directory holds disk.qcow2 (ext4 on the whole disk, /dev/vda), vmlinuz and initrd.img (QEMU boots
 # them with -kernel/-initrd: no boot loader), packages.txt and build.json (build seconds, sizes: the bench
-# reads the fresh-machine cost from it). Same conventions as hack/guest-image.sh (the nspawn trees): cached
-# in ${XDG_CACHE_HOME:-~/.cache}/dockerhost-azure/guests/vm-SUITE-HASH, HASH covering this script and the
-# suite, built in a temporary directory renamed into place, a lock per suite, a build removes images of its
-# suite unused for 7 days. A separate script, not a mode of guest-image.sh, so that an edit of one does not
-# rebuild the other's images (each hash covers its own script).
+# reads the fresh-machine cost from it). Cached as hack/guest-cache.sh keeps images (guests/vm-SUITE-HASH,
+# HASH over this script, guest-cache.sh, the suite, mirrors and disk size). A separate script, not a mode of
+# guest-image.sh, so that an edit of one does not rebuild the other's images (each hash covers its own script).
 #
 # docker.io is NOT installed: the collection's install script must apt-get it (and apparmor), through
 # QEMU's user networking, exactly as on a fresh Azure VM. The guest's apt sources are the host's
@@ -34,35 +32,12 @@ case $suite in
     ;;
 esac
 
-self=$(readlink -f "$0")
-hash=$({
-  cat "$self"
-  printf '%s\n' "$suite" "$mirror" "$security" "$size"
-} | sha256sum | cut -c1-16)
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/dockerhost-azure/guests
-target=$cache/vm-$suite-$hash
-
 log() { printf 'guest-vm-image: %s\n' "$*" >&2; }
+# shellcheck source=hack/guest-cache.sh
+. "$(dirname "$(readlink -f "$0")")/guest-cache.sh"
+guest_cache_begin "vm-$suite" build.json "$(readlink -f "$0")" "$suite" "$mirror" "$security" "$size"
+tmp=$guest_tmp start=$guest_start target=$guest_target
 
-if [ -f "$target/build.json" ]; then
-  touch "$target"
-  printf '%s\n' "$target"
-  exit 0
-fi
-mkdir -p "$cache"
-exec 9>"$cache/.vm-$suite.lock"
-flock -w 1800 9 || {
-  log "another build of vm-$suite holds $cache/.vm-$suite.lock"
-  exit 1
-}
-if [ -f "$target/build.json" ]; then # built by whoever held the lock
-  printf '%s\n' "$target"
-  exit 0
-fi
-
-tmp=$(mktemp -d "$cache/.vm-$suite-build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-start=$SECONDS
 log "building vm-$suite ($target) from $mirror: ${packages[*]}"
 mkdir "$tmp/out"
 # Hooks (run on the finished tree, $1):
@@ -100,12 +75,8 @@ truncate -s "$size" "$tmp/disk.raw"
 mkfs.ext4 -q -F -L dockerhost -d "$tmp/rootfs" "$tmp/disk.raw"
 qemu-img convert -f raw -O qcow2 "$tmp/disk.raw" "$tmp/out/disk.qcow2"
 rm -rf "$tmp/rootfs" "$tmp/disk.raw"
-seconds=$((SECONDS - start))
 kernel=$(grep -m1 '^linux-image-[0-9]' "$tmp/out/packages.txt" | cut -d' ' -f1)
-printf '{"suite": "%s", "build_seconds": %d, "rootfs_seconds": %d, "disk_bytes": %d, "kernel": "%s", "built": "%s"}\n' \
-  "$suite" "$seconds" "$rootfs_seconds" "$(stat -c %s "$tmp/out/disk.qcow2")" "$kernel" \
-  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/out/build.json"
-mv "$tmp/out" "$target"
-find "$cache" -mindepth 1 -maxdepth 1 -type d -name "vm-$suite-*" ! -path "$target" -mtime +7 -exec rm -rf {} +
-log "built vm-$suite in ${seconds}s: $kernel, $(du -sh "$target" | cut -f1)"
-printf '%s\n' "$target"
+guest_build_record "$tmp/out/build.json" suite "$suite" kernel "$kernel" rootfs_seconds "$rootfs_seconds" \
+  disk_bytes "$(stat -c %s "$tmp/out/disk.qcow2")"
+log "built vm-$suite: $(cat "$tmp/out/build.json")"
+guest_cache_finish "$tmp/out"
