@@ -45,8 +45,12 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_credential
     selected_profile,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import (
+    ALL_SERVICES,
     AzureDockerHostError,
+    Clients,
+    Deadline,
     InvalidOption,
+    build_clients,
 )
 
 # azure-identity is loaded when a credential is built (after input checks); its presence is checked first.
@@ -63,6 +67,7 @@ __all__ = [
     "Cloud",
     "CredentialPlan",
     "build_credential",
+    "connect_clients",
     "fetch_cloud_metadata",
     "known_cloud",
     "parse_cloud_metadata",
@@ -286,3 +291,14 @@ def subscription_from_cli(timeout: float = 30.0) -> str:
     except (ValueError, KeyError, TypeError) as exc:
         raise AzureDockerHostError("subscription_id is required: 'az account show' gave no subscription id") from exc
     return str(subscription)
+
+
+def connect_clients(
+    plan: CredentialPlan, cloud_environment: str, deadline: Deadline, *, services: tuple[str, ...] = ALL_SERVICES
+) -> Clients:
+    """The management clients a module works with: the cloud's endpoints (resolved within ``deadline``), the
+    subscription (the plan's, else the Azure CLI's default) and the plan's credential."""
+    cloud = resolve_cloud(cloud_environment, timeout=min(30.0, deadline.remaining()))
+    subscription = plan.subscription_id or subscription_from_cli()
+    credential = build_credential(plan, cloud)
+    return build_clients(credential, subscription, cloud.resource_manager, cloud.scopes, deadline, services=services)

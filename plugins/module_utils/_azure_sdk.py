@@ -54,6 +54,7 @@ else:
 
 
 __all__ = [
+    "ALL_SERVICES",
     "AZURE_SDK_IMPORT_ERROR",
     "RETRYABLE_CODES",
     "AzureDockerHostError",

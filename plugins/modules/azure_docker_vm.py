@@ -428,12 +428,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
-    AZURE_AUTH_ARGSPEC,
-    build_credential,
-    resolve_cloud,
-    subscription_from_cli,
-)
+from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import AZURE_AUTH_ARGSPEC, connect_clients
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_certificates import CRYPTOGRAPHY_IMPORT_ERROR
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_extension import ExtensionFailed
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_install_methods import INSTALL_METHODS
@@ -455,7 +450,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    build_clients,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm import DEFAULT_IMAGE
 
@@ -541,10 +535,7 @@ def main() -> None:
 
     host = None
     try:
-        cloud = resolve_cloud(request.cloud_environment, timeout=min(30.0, deadline.remaining()))
-        subscription = request.credential.subscription_id or subscription_from_cli()
-        credential = build_credential(request.credential, cloud)
-        clients = build_clients(credential, subscription, cloud.resource_manager, cloud.scopes, deadline)
+        clients = connect_clients(request.credential, request.cloud_environment, deadline)
         host = DockerHostVM(module, request, clients, deadline)
         result = host.run()
     except ExtensionFailed as exc:

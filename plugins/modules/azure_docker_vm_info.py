@@ -125,10 +125,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_auth import (
     AZURE_AUTH_ARGSPEC,
-    build_credential,
+    connect_clients,
     plan_credential,
-    resolve_cloud,
-    subscription_from_cli,
     validate_cloud_environment,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_requirements import (
@@ -139,7 +137,6 @@ from ansible_collections.dockerhost.azure.plugins.module_utils._azure_sdk import
     AzureDockerHostError,
     Deadline,
     InvalidOption,
-    build_clients,
 )
 from ansible_collections.dockerhost.azure.plugins.module_utils._azure_vm_info import check_target, read_address
 
@@ -168,12 +165,7 @@ def main() -> None:
     module.no_log_values.update(credential_plan.secrets)
     deadline = Deadline(module.params["timeout"])
     try:
-        cloud = resolve_cloud(cloud_environment, timeout=min(30.0, deadline.remaining()))
-        subscription = credential_plan.subscription_id or subscription_from_cli()
-        credential = build_credential(credential_plan, cloud)
-        clients = build_clients(
-            credential, subscription, cloud.resource_manager, cloud.scopes, deadline, services=("network",)
-        )
+        clients = connect_clients(credential_plan, cloud_environment, deadline, services=("network",))
         result = read_address(clients, resource_group, name, deadline)
     except InvalidOption as exc:
         module.fail_json(msg=exc.message, option=exc.option)

@@ -47,6 +47,6 @@ def test_bad_input_fails_naming_the_option(capsys, monkeypatch, args, option):
     def no_request(*_args, **_kwargs):
         raise AssertionError("a request was attempted")
 
-    monkeypatch.setattr(azure_docker_vm_info, "build_clients", no_request)
+    monkeypatch.setattr(azure_docker_vm_info, "connect_clients", no_request)
     result = run_module(capsys, {"resource_group": "rg", "name": "dh1", **args})
     assert result["failed"] and result["option"] == option, result
