@@ -35,7 +35,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Guest", "GuestError", "guest_image", "missing_requirements"]
+__all__ = [
+    "Guest",
+    "GuestError",
+    "Result",
+    "failed_command",
+    "guest_image",
+    "missing_requirements",
+    "reap",
+    "root_shell",
+]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_SCRIPT = os.path.join(_REPO, "hack", "guest-image.sh")
@@ -91,6 +100,31 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+
+
+def root_shell(command: str, env: dict | None = None) -> list[str]:
+    """``command`` for ``/bin/sh`` in root's clean environment, as a service has it (``env`` added)."""
+    variables = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8", **(env or {})}
+    return ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in variables.items()), "/bin/sh", "-c", command]
+
+
+def failed_command(command: str, result: Result) -> str:
+    """What a guest command that exited non-zero said: its start, status and the tails of its output."""
+    return (
+        f"`{command[:200]}` exited {result.returncode}\n"
+        f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
+    )
+
+
+def reap(process: subprocess.Popen, timeout: float) -> None:
+    """Wait ``timeout`` for a guest's process (nspawn, QEMU) to end after it was asked to power off, then kill
+    its process group; it is always reaped."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @dataclass
@@ -182,12 +216,7 @@ class Guest:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.leader or self.process.pid, signal.SIGRTMIN + 4 if self.leader else signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+            reap(self.process, timeout)
         self._unmount_disk()
 
     def reboot(self, timeout: float = 90.0) -> Guest:
@@ -251,20 +280,14 @@ class Guest:
         env: dict | None = None,
     ) -> Result:
         """Run ``command`` with /bin/sh as root in the guest (clean environment, like a service)."""
-        variables = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        variables.update(env or {})
-        argv = [*self._enter(), "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in variables.items())]
-        argv += ["/bin/sh", "-c", command]
+        argv = [*self._enter(), *root_shell(command, env)]
         try:
             done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise GuestError(f"{self.name}: `{command}` did not finish in {timeout:.0f}s") from exc
         result = Result(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:
-            raise GuestError(
-                f"{self.name}: `{command[:200]}` exited {done.returncode}\n"
-                f"stdout: {done.stdout[-2000:]}\nstderr: {done.stderr[-2000:]}"
-            )
+            raise GuestError(f"{self.name}: {failed_command(command, result)}")
         return result
 
     def connect(self, port: int, timeout: float = 10.0) -> socket.socket:

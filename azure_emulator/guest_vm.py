@@ -41,21 +41,19 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 
-from .guest import GuestError, Result, _die_with_parent, build_image
+from .guest import GuestError, Result, _die_with_parent, build_image, failed_command, reap, root_shell
 
 __all__ = ["VMGuest", "guest_vm_image", "missing_vm_requirements"]
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE_SCRIPT = os.path.join(_REPO, "hack", "guest-vm-image.sh")
 VM_SUITES = ("bookworm",)
-_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _TOOLS = {
     "qemu-system-x86_64": "qemu-system-x86",
     "qemu-img": "qemu-utils",
@@ -301,12 +299,7 @@ class VMGuest:
             return
         with contextlib.suppress(OSError, ValueError):
             self._qmp("system_powerdown")
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        reap(self.process, timeout)
 
     def _qmp(self, command: str, arguments: dict | None = None) -> object:
         """One QMP command; its ``return`` value. A QMP ``error`` raises OSError with QEMU's description."""
@@ -358,11 +351,7 @@ class VMGuest:
 
     def _ssh(self, command: str, *, timeout: float, input: str | None = None, env: dict | None = None):
         """``command`` as root (sudo, clean environment, /bin/sh); None when ssh itself timed out."""
-        variables = {"PATH": _PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        variables.update(env or {})
-        remote = ["sudo", "-n", "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in variables.items())]
-        remote += ["/bin/sh", "-c", command]
-        argv = [*self.ssh_command(), shlex.join(remote)]
+        argv = [*self.ssh_command(), shlex.join(["sudo", "-n", *root_shell(command, env)])]
         try:
             done = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
@@ -386,10 +375,7 @@ class VMGuest:
         if result is None:
             raise self._fail(f"`{command[:200]}` did not finish in {timeout:.0f}s")
         if check and result.returncode != 0:
-            raise self._fail(
-                f"`{command[:200]}` exited {result.returncode}\n"
-                f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}"
-            )
+            raise self._fail(failed_command(command, result))
         return result
 
     def forward(self, port: int) -> tuple[str, int]:
