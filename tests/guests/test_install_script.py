@@ -182,6 +182,15 @@ def test_hardened_defaults_are_in_force(guest, docker_tls):
     assert log_config["Config"] == {"max-file": "3", "max-size": "10m"}
     bridge = json.loads(guest.run("docker network inspect bridge --format '{{json .Options}}'").stdout)
     assert bridge["com.docker.network.bridge.enable_icc"] == "false"
+    # userland-proxy false: a published port is NAT only, no docker-proxy process listens for it.
+    guest.run(
+        f"docker run -d --name published -p 127.0.0.1:18080:8080 {image} /bin/busybox httpd -f -p 8080 >/dev/null",
+        timeout=120,
+    )
+    ports = guest.run("docker port published").stdout
+    assert "127.0.0.1:18080" in ports, ports
+    proxies = guest.run("grep -lx docker-proxy /proc/[0-9]*/comm", check=False).stdout
+    assert proxies == "", f"docker-proxy runs although userland-proxy is false: {proxies}"
 
 
 def test_local_socket_works_after_stopping_docker(guest, docker_tls):
