@@ -42,12 +42,16 @@ guest_cache_begin() {
 }
 
 # guest_build_record FILE [KEY VALUE...]: write the build's record (JSON: the seconds since
-# guest_cache_begin, when, and the caller's string values); the benchmarks read the fresh-machine cost from it.
+# guest_cache_begin, when, and the caller's values: whole numbers as numbers, the rest as strings without quotes
+# or backslashes); the benchmarks read the fresh-machine cost from it.
 guest_build_record() {
   local file=$1 extra=""
   shift
   while [ $# -ge 2 ]; do
-    extra+=$(printf ', "%s": "%s"' "$1" "$2")
+    case $2 in
+      '' | *[!0-9]*) extra+=$(printf ', "%s": "%s"' "$1" "$2") ;;
+      *) extra+=$(printf ', "%s": %s' "$1" "$2") ;; # a whole number stays a JSON number
+    esac
     shift 2
   done
   printf '{"name": "%s", "build_seconds": %d, "built": "%s"%s}\n' \
