@@ -83,7 +83,8 @@ guests: $(STAMP)
 # On a fresh machine (measured 2026-12-04: 56 min when every step ran in turn, 55 min with this) two things
 # overlap:
 # - the guests' images build in the background from the start (hack/guest-prebuild.sh: ~5 min, nothing once
-#   cached; it slowed integration by about as much, 21 -> 26 min, on 2 busy cores); `guests` then finds them, or waits on their locks;
+#   cached; it slowed integration by about as much, 21 -> 26 min, on 2 busy cores); `guests` then finds
+#   them, or waits on their locks;
 # - min-deps runs beside guests, whose time is mostly the one QEMU VM (one xdist worker) once the nspawn
 #   tests are done; --output-sync prints each one's output whole when it ends.
 # The first failing step stops the rest, as one recipe line per step would.
